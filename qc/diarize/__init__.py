@@ -1,0 +1,124 @@
+"""Who spoke when. One entry point, :func:`diarize`, over three backends:
+
+- ``channels``: stereo calls, one speaker per channel; speech found per channel with VAD and frame
+  energies, so the other party leaking into a channel is not mistaken for speech (default for stereo);
+- ``embedded``: VAD + speaker embeddings + clustering for mono calls (default for mono);
+- ``pyannote``: a ``pyannote.audio`` pipeline loaded from a local directory or hub id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from qc.audio import Recording
+from qc.config import Settings
+from qc.records import Turn
+
+Hook = Callable[[str, float], None]  # (stage, seconds) progress/timing callback
+MAX_SPEAKERS = 8  # upper bound on the speaker count when none is given
+
+
+@dataclass(frozen=True)
+class Diarization:
+    """Turns sorted by start, the backend that made them, and the spans where speakers overlap."""
+
+    turns: tuple[Turn, ...]
+    backend: str
+    overlaps: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def speakers(self) -> list[str]:
+        return sorted({t.speaker for t in self.turns})
+
+
+def choose_backend(rec: Recording, cfg: Settings, backend: str | None = None) -> str:
+    name = backend or cfg.diarization_backend
+    if name == "auto":
+        return "channels" if rec.layout == "stereo" else "embedded"
+    if name == "channels" and rec.layout != "stereo":
+        raise ValueError("the 'channels' diarization backend needs a stereo call")
+    return name
+
+
+def speaker_bounds(cfg: Settings, num_speakers: int | None = None, min_speakers: int | None = None,
+                   max_speakers: int | None = None) -> tuple[int | None, int, int]:
+    """(exact count or None, lower bound, upper bound) for one call.
+
+    Per-call arguments win over the settings. ``min_speakers``/``max_speakers``, when either is given,
+    replace ``num_speakers`` (whose default, 2, is the usual call); an exact count outside the bounds
+    is an error.
+    """
+    lo = min_speakers if min_speakers is not None else cfg.min_speakers
+    hi = max_speakers if max_speakers is not None else cfg.max_speakers
+    num = num_speakers if num_speakers is not None else cfg.num_speakers
+    if num_speakers is None and (min_speakers is not None or max_speakers is not None
+                                 or cfg.min_speakers is not None or cfg.max_speakers is not None):
+        num = None
+    lo = lo or 1
+    hi = hi or MAX_SPEAKERS
+    if lo > hi:
+        raise ValueError(f"min_speakers ({lo}) exceeds max_speakers ({hi})")
+    if num is not None and not lo <= num <= hi:
+        raise ValueError(f"num_speakers={num} is outside [{lo}, {hi}]")
+    if num is not None:
+        lo = hi = num
+    return num, lo, hi
+
+
+def diarize(rec: Recording, cfg: Settings, backend: str | None = None, *, num_speakers: int | None = None,
+            min_speakers: int | None = None, max_speakers: int | None = None) -> Diarization:
+    """Diarize one recording with the configured (or given) backend.
+
+    ``num_speakers`` / ``min_speakers`` / ``max_speakers`` override the settings for this call (see
+    :func:`speaker_bounds`); the ``channels`` backend has one speaker per channel by construction.
+    """
+    name = choose_backend(rec, cfg, backend)
+    counts = dict(num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers)
+    if name == "channels":
+        from qc.diarize.channels import diarize_channels
+
+        return diarize_channels(rec, cfg)
+    if name == "embedded":
+        from qc.diarize.embedded import diarize_embedded
+
+        return diarize_embedded(rec, cfg, **counts)
+    if name == "pyannote":
+        from qc.diarize.pyannote_backend import diarize_pyannote
+
+        return diarize_pyannote(rec, cfg, **counts)
+    raise ValueError(f"unknown diarization backend {name!r}")
+
+
+def overlap_spans(turns: list[Turn] | tuple[Turn, ...]) -> list[tuple[float, float]]:
+    """Spans where two or more speakers' turns overlap (merged, sorted)."""
+    events = sorted([(t.start, 1, t.speaker) for t in turns] + [(t.end, -1, t.speaker) for t in turns],
+                    key=lambda e: (e[0], e[1]))
+    active: dict[str, int] = {}
+    spans: list[list[float]] = []
+    start = None
+    for time, delta, speaker in events:
+        active[speaker] = active.get(speaker, 0) + delta
+        speaking = sum(1 for v in active.values() if v > 0)
+        if speaking >= 2 and start is None:
+            start = time
+        elif speaking < 2 and start is not None:
+            if time > start:
+                if spans and start - spans[-1][1] < 1e-9:
+                    spans[-1][1] = time
+                else:
+                    spans.append([start, time])
+            start = None
+    return [(a, b) for a, b in spans]
+
+
+def mark_overlaps(turns: list[Turn]) -> list[Turn]:
+    """Set ``overlap`` on every turn that shares time with another speaker's turn."""
+    import dataclasses
+
+    spans = overlap_spans(turns)
+    out = []
+    for t in turns:
+        hit = any(a < t.end and b > t.start for a, b in spans)
+        out.append(dataclasses.replace(t, overlap=hit) if hit != t.overlap else t)
+    return out

@@ -1,0 +1,152 @@
+"""Diarization building blocks on synthetic numbers (no models): counts, clustering, smoothing,
+leakage rejection, overtalk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qc.config import Settings
+from qc.diarize import mark_overlaps, overlap_spans, speaker_bounds
+from qc.diarize.channels import channel_activity, leakage_db
+from qc.diarize.embedded import (EmbeddedParams, bridge_pauses, cluster, frame_scores, label_frames, overlap_frames,
+                                 overtalk_candidates, viterbi, window_spans)
+from qc.records import Turn
+from qc.vad import VadParams
+
+
+def test_speaker_bounds_precedence():
+    cfg = Settings()
+    assert speaker_bounds(cfg) == (2, 2, 2)  # calls default to two speakers
+    assert speaker_bounds(cfg, num_speakers=3) == (3, 3, 3)
+    assert speaker_bounds(cfg, min_speakers=1, max_speakers=4) == (None, 1, 4)
+    assert speaker_bounds(Settings(num_speakers=None)) == (None, 1, 8)
+    assert speaker_bounds(Settings(min_speakers=2, max_speakers=3)) == (None, 2, 3)
+    with pytest.raises(ValueError):
+        speaker_bounds(cfg, num_speakers=5, min_speakers=1, max_speakers=3)
+
+
+def _speakers(k: int, per: int, spread: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` speakers' embeddings in a narrow cone (like GE2E d-vectors of one call)."""
+    rng = np.random.default_rng(seed)
+    common = np.abs(rng.standard_normal(64)) * 3
+    centres = [common + np.abs(rng.standard_normal(64)) for _ in range(k)]
+    x = np.concatenate([c + spread * rng.standard_normal((per, 64)) for c in centres])
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32), np.repeat(np.arange(k), per)
+
+
+def _purity(labels: np.ndarray, truth: np.ndarray) -> float:
+    hits = 0
+    for c in set(labels.tolist()):
+        hits += np.bincount(truth[labels == c]).max()
+    return hits / len(truth)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_cluster_with_known_count(k):
+    x, truth = _speakers(k, 40, 0.3)
+    labels, centroids = cluster(x, k, k, k, same_speaker=0.9)
+    assert centroids.shape == (k, 64)
+    assert _purity(labels, truth) >= 0.95
+
+
+def test_cluster_chooses_the_count_within_bounds():
+    x, truth = _speakers(3, 30, 0.3, seed=1)
+    labels, _ = cluster(x, None, 1, 5, same_speaker=0.99)
+    assert len(set(labels.tolist())) == 3
+    labels, _ = cluster(x, None, 1, 2, same_speaker=0.99)  # at most two
+    assert len(set(labels.tolist())) == 2
+
+
+def test_cluster_finds_a_single_speaker_when_allowed():
+    x, _ = _speakers(1, 60, 0.3, seed=2)
+    labels, _ = cluster(x, None, 1, 3, same_speaker=0.9)
+    assert len(set(labels.tolist())) == 1
+    labels, _ = cluster(x, None, 2, 3, same_speaker=0.9)  # min_speakers=2 is honoured
+    assert len(set(labels.tolist())) == 2
+
+
+def test_window_spans_tile_segments():
+    p = EmbeddedParams(window=1.6, hop=0.8, min_window=0.4)
+    spans = window_spans([(0.0, 0.3), (1.0, 2.0), (3.0, 7.0)], p)
+    assert (1.0, 2.0) in spans  # short segment: one window of its own length
+    long = [s for s in spans if s[0] >= 3.0]
+    assert long[0][0] == pytest.approx(3.0) and long[-1][1] == pytest.approx(7.0)
+    assert all(e - s == pytest.approx(1.6) for s, e in long)
+    assert all(b[0] - a[0] <= 0.8 + 1e-9 for a, b in zip(long, long[1:]))
+    assert not any(s == 0.0 for s, _ in spans)  # 0.3 s is too short to embed
+
+
+def test_viterbi_removes_flicker_but_keeps_real_changes():
+    scores = np.zeros((100, 2))
+    scores[:50, 0], scores[50:, 1] = 0.9, 0.9
+    scores[:50, 1], scores[50:, 0] = 0.7, 0.7
+    scores[20:22] = [0.7, 0.9]  # a 2-frame blip of the other speaker
+    path = viterbi(scores, penalty=0.6)
+    assert (path[:50] == 0).all() and (path[50:] == 1).all()
+
+
+def test_frame_scores_and_labels_follow_windows():
+    spans = [(0.0, 1.6), (0.8, 2.4), (1.6, 3.2), (2.4, 4.0)]
+    sims = np.array([[0.9, 0.6], [0.9, 0.6], [0.6, 0.9], [0.6, 0.9]])
+    n = int(4.0 / 0.032)
+    scores, covered = frame_scores(n, spans, sims)
+    assert covered.all()
+    labels = label_frames(np.ones(n, bool), scores, covered, penalty=0.6)
+    change = np.flatnonzero(np.diff(labels))[0] * 0.032
+    assert 1.6 < change < 2.6  # the change lies where the windows' speakers change
+    assert labels[0] == 0 and labels[-1] == 1
+
+
+def test_overtalk_needs_no_pause_and_a_louder_mix():
+    labels = np.array([0] * 50 + [1] * 50 + [0] * 50 + [1] * 50)
+    probs = np.full(200, 0.95)
+    probs[98:101] = 0.1  # a quick hand-over: the VAD dips at the second change
+    energy = np.full(200, -25.0)
+    energy[40:60] = -21.0  # two voices at once around the first change
+    energy[140:160] = -25.0  # the third change: no dip, but no louder either
+    found = overtalk_candidates(labels, probs, energy, radius=10, dip=0.4, rise_db=1.5)
+    assert found == [50]
+    scores = np.tile([0.9, 0.6], (200, 1)).astype(float)
+    scores[50:100] = [0.6, 0.9]
+    scores[45:55] = [0.8, 0.78]  # ambiguous around the overtalk
+    (start, end, a, b), = overlap_frames(labels, scores, found, margin=10, ambiguity=0.05)
+    assert (a, b) == (0, 1) and start <= 47 and end >= 53
+
+
+def test_bridge_pauses_joins_one_speakers_sentences_only():
+    turns = [Turn("c", 0.0, 2.0, 0, "A"), Turn("c", 2.5, 4.0, 0, "A"), Turn("c", 4.3, 6.0, 0, "B"),
+             Turn("c", 8.0, 9.0, 0, "B")]
+    out = bridge_pauses(turns, gap=0.8)
+    assert [(t.start, t.end, t.speaker) for t in out] == [(0.0, 4.0, "A"), (4.3, 6.0, "B"), (8.0, 9.0, "B")]
+
+
+def test_overlap_spans_and_flags():
+    turns = [Turn("c", 0.0, 5.0, 0, "A"), Turn("c", 4.0, 8.0, 0, "B"), Turn("c", 9.0, 10.0, 0, "A")]
+    assert overlap_spans(turns) == [(4.0, 5.0)]
+    assert [t.overlap for t in mark_overlaps(turns)] == [True, True, False]
+
+
+def test_leakage_is_rejected_and_overtalk_kept():
+    n = 1000
+    rng = np.random.default_rng(0)
+    speech0 = np.zeros(n, bool)
+    speech1 = np.zeros(n, bool)
+    speech0[100:400] = True  # agent alone
+    speech1[500:800] = True  # customer alone
+    speech0[850:950] = speech1[850:950] = True  # overtalk
+    level0 = np.where(speech0, -20.0 + rng.normal(0, 3, n), -70.0)
+    level1 = np.where(speech1, -22.0 + rng.normal(0, 3, n), -70.0)
+
+    def mix(own, other):  # power sum of own speech and the other party 30 dB down
+        return 10 * np.log10(10 ** (own / 10) + 10 ** ((other - 30) / 10))
+
+    energies = [mix(level0, level1), mix(level1, level0)]
+    # Silero hears the leaked speech as speech too
+    probs = [np.where(speech0 | speech1, 0.95, 0.02), np.where(speech0 | speech1, 0.95, 0.02)]
+    assert leakage_db(energies[0], energies[1], probs[1]) == pytest.approx(-30.0, abs=3.0)
+    masks = channel_activity(probs, energies, VadParams())
+    assert masks[0][100:400].mean() > 0.95 and masks[0][500:800].mean() < 0.05
+    assert masks[1][500:800].mean() > 0.95 and masks[1][100:400].mean() < 0.05
+    assert masks[0][850:950].mean() > 0.9 and masks[1][850:950].mean() > 0.9
