@@ -41,6 +41,7 @@ def _register_subapps() -> None:
         ("flows.cli_eval", "eval"),
         ("flows.cli_models", None),
         ("flows.cli_dashboard", "dashboard"),
+        ("flows.cli_orchestrate", None),
     ):
         try:
             module = importlib.import_module(module_name)

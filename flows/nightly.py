@@ -1,7 +1,8 @@
 """``nightly_qc``: every new recording in an inbox -> diarized, transcribed, measured, stored.
 
 The flow only orchestrates: it scans the inbox, hashes files to find the ones not seen before, maps
-one task per call over the configured task runner, and writes the run's report. Each call task runs
+one task per call over the configured task runner (in the ``process-calls`` subflow, so that the runner
+follows the settings also in a served deployment), and writes the run's report. Each call task runs
 ``handle_call``, a plain function (callable without Prefect) that analyses one call and stores it; a
 bad call becomes a stored rejection and never stops the batch.
 """
@@ -13,6 +14,7 @@ import logging
 import time
 import traceback
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -22,12 +24,14 @@ from prefect.cache_policies import NONE as NO_CACHE
 import qc
 from qc.audio import content_hash
 from qc.config import Settings, get_settings
-from qc.inbox import scan_inbox
+from qc.inbox import in_date_range, scan_inbox
 from qc.pipeline import analyze_call
 from qc.records import BadRecording, CallMeta, Rejection
+from qc.retry import retry, transient_os_error
 from qc.rules import load_rules
 from warehouse import Warehouse
 from warehouse import parquet
+from warehouse.db import transient_db_error
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class RunSummary:
     outcomes: list[CallOutcome]
     database: str
     parquet_dir: str
+    processing_seconds: float = 0.0  # wall time of the whole run
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -67,6 +72,11 @@ class RunSummary:
     def mean_qa_score(self) -> float | None:
         scores = [o.qa_score for o in self.outcomes if o.status == "processed" and o.qa_score is not None]
         return sum(scores) / len(scores) if scores else None
+
+    @property
+    def real_time_factor(self) -> float | None:
+        """Wall seconds of the run per second of audio processed (below 1: faster than real time)."""
+        return self.processing_seconds / self.audio_seconds if self.audio_seconds > 0 else None
 
     @property
     def flagged(self) -> int:
@@ -98,25 +108,33 @@ def open_warehouse(cfg: Settings) -> Warehouse:
 
 
 def handle_call(meta: CallMeta, call_id: str, cfg: Settings, run_id: str) -> CallOutcome:
-    """Analyse one call and store it (SQL + Parquet); a failure is stored as a rejection."""
+    """Analyse one call and store it (SQL + Parquet); a failure is stored as a rejection.
+
+    Warehouse writes that fail transiently (a dropped database connection, SQLite busy, an I/O error on
+    the Parquet share) are retried with backoff (``cfg.retry_attempts``, ``cfg.retry_delay``); a write
+    that still fails raises, and the flow reports the call as failed without marking it done."""
     wh = open_warehouse(cfg)
     t0 = time.perf_counter()
+
+    def store(what: str, fn, transient=transient_db_error) -> None:
+        retry(fn, transient, attempts=cfg.retry_attempts, delay=cfg.retry_delay, what=f"{what} {meta.external_id}")
+
+    def reject(reason: str) -> CallOutcome:
+        rej = Rejection(file=str(meta.path), reason=reason[:2000], external_id=meta.external_id, call_id=call_id)
+        store("storing the rejection of", lambda: wh.save_rejection(rej, run_id))
+        return CallOutcome(meta.external_id, str(meta.path), "rejected", call_id, reason)
+
     try:
         result = analyze_call(meta, cfg, call_id=call_id)
     except BadRecording as exc:
-        wh.save_rejection(Rejection(file=str(meta.path), reason=exc.reason, external_id=meta.external_id,
-                                    call_id=call_id), run_id)
-        return CallOutcome(meta.external_id, str(meta.path), "rejected", call_id, exc.reason)
+        return reject(exc.reason)
     except Exception as exc:  # one broken call must not stop the batch: store why, keep going
-        reason = f"internal error: {type(exc).__name__}: {exc}"
         logging.getLogger("callqc").error("call %s failed:\n%s", meta.external_id, traceback.format_exc())
-        wh.save_rejection(Rejection(file=str(meta.path), reason=reason[:2000], external_id=meta.external_id,
-                                    call_id=call_id), run_id)
-        return CallOutcome(meta.external_id, str(meta.path), "rejected", call_id, reason)
+        return reject(f"internal error: {type(exc).__name__}: {exc}")
     # Parquet first, then SQL: the SQL row is what marks a call as done, so a crash in between
     # leaves the call unseen and the rerun rewrites the same Parquet file.
-    parquet.write_call(result, cfg.parquet_dir)
-    wh.save_call(result, run_id)
+    store("writing Parquet for", lambda: parquet.write_call(result, cfg.parquet_dir), transient_os_error)
+    store("storing", lambda: wh.save_call(result, run_id))
     return CallOutcome(
         external_id=meta.external_id, file=str(meta.path), status="processed", call_id=result.call_id,
         audio_seconds=result.call.duration, seconds=time.perf_counter() - t0, layout=result.call.layout,
@@ -159,14 +177,25 @@ def plan_calls(metas: list[CallMeta], hashes: list[str | None], known: set[str],
 
 
 def report_markdown(summary: RunSummary) -> str:
+    rtf = summary.real_time_factor
+    mean = summary.mean_qa_score
     lines = [f"# callqc nightly run `{summary.run_id}`", "",
              f"- processed: {summary.count('processed')}", f"- rejected: {summary.count('rejected')}",
              f"- skipped (seen before): {summary.count('skipped')}",
-             f"- audio: {summary.audio_seconds / 3600:.3f} h", ""]
-    rejected = [o for o in summary.outcomes if o.status == "rejected"]
+             f"- failed (not stored, retried next run): {summary.count('failed')}",
+             f"- audio: {summary.audio_seconds / 3600:.3f} h",
+             f"- processing: {summary.processing_seconds:.1f} s wall, real-time factor "
+             + (f"{rtf:.3f}" if rtf is not None else "-"),
+             "- mean QA score: " + (f"{mean:.1f}" if mean is not None else "-"),
+             f"- flagged (failed QA): {summary.flagged}", ""]
+    flagged = [o for o in summary.outcomes if o.status == "processed" and o.qa_passed is False]
+    if flagged:
+        lines += ["## Flagged", "", "| call | score |", "| --- | --- |"]
+        lines += [f"| `{o.external_id}` | {o.qa_score:.1f} |" for o in flagged] + [""]
+    rejected = [o for o in summary.outcomes if o.status in ("rejected", "failed")]
     if rejected:
-        lines += ["## Rejected", "", "| file | reason |", "| --- | --- |"]
-        lines += [f"| `{o.file}` | {o.reason.replace('|', '/')} |" for o in rejected]
+        lines += ["## Rejected", "", "| file | status | reason |", "| --- | --- | --- |"]
+        lines += [f"| `{o.file}` | {o.status} | {o.reason.replace('|', '/')} |" for o in rejected]
     return "\n".join(lines)
 
 
@@ -184,21 +213,41 @@ def task_runner(cfg: Settings):
     return ThreadPoolTaskRunner(max_workers=1 if cfg.task_runner == "sequential" else cfg.max_workers)
 
 
-def run_nightly(inbox: Path, cfg: Settings, reprocess: bool = False) -> RunSummary:
-    """Run the flow with the task runner the settings ask for."""
-    return nightly_qc.with_options(task_runner=task_runner(cfg))(str(inbox), reprocess=reprocess, settings=cfg)
+def run_nightly(inbox: Path, cfg: Settings, reprocess: bool = False, date_from: date | None = None,
+                date_to: date | None = None) -> RunSummary:
+    """Run the flow (its per-call work on the task runner the settings ask for)."""
+    return nightly_qc(str(inbox), reprocess=reprocess, settings=cfg, date_from=date_from, date_to=date_to)
+
+
+@flow(name="process-calls", log_prints=True)
+def process_calls(todo: list[tuple[CallMeta, str | None]], cfg: Settings, run_id: str) -> list[CallOutcome]:
+    """One ``process-call`` task per call, mapped over the flow's task runner."""
+    futures = [process_call.submit(meta, digest or "", cfg, run_id) for meta, digest in todo]
+    outcomes = []
+    for (meta, digest), future in zip(todo, futures):
+        try:
+            outcomes.append(future.result())
+        except Exception as exc:  # e.g. the warehouse stayed unreachable through every retry
+            # not stored, so not marked done: the next run processes the call again
+            outcomes.append(CallOutcome(meta.external_id, str(meta.path), "failed", digest,
+                                        f"not stored: {type(exc).__name__}: {exc}"[:2000]))
+    return outcomes
 
 
 @flow(name="nightly_qc", log_prints=True)
-def nightly_qc(inbox: str, reprocess: bool = False, settings: Settings | None = None) -> RunSummary:
-    """Process every new recording in ``inbox`` and store the results (settings: from ``QC_*``)."""
+def nightly_qc(inbox: str, reprocess: bool = False, settings: Settings | None = None,
+               date_from: date | None = None, date_to: date | None = None) -> RunSummary:
+    """Process every new recording in ``inbox`` and store the results (settings: from ``QC_*``).
+
+    ``date_from``/``date_to`` (inclusive) limit the run to calls of those days (a backfill): the day
+    is ``started_at`` from calls.csv, else the file's modification time (UTC)."""
     cfg = settings or get_settings()
     logger = get_run_logger()
     load_rules(cfg.rules_file)  # a broken rules file stops the run here, not once per call
     wh = open_warehouse(cfg)
     run_id = wh.start_run(cfg.public_dict(), code_version())
     t0 = time.perf_counter()
-    scan = scan_inbox(Path(inbox))
+    scan = in_date_range(scan_inbox(Path(inbox)), date_from, date_to)
     outcomes: list[CallOutcome] = []
     for rej in scan.rejections:
         wh.save_rejection(rej, run_id)
@@ -211,17 +260,18 @@ def nightly_qc(inbox: str, reprocess: bool = False, settings: Settings | None = 
     outcomes += skipped
     logger.info("inbox %s: %d calls, %d to process, %d skipped, %d rejected up front", inbox,
                 len(scan.calls), len(todo), len(skipped), len(scan.rejections))
-    futures = [process_call.submit(meta, digest or "", cfg, run_id) for meta, digest in todo]
-    outcomes += [f.result() for f in futures]
     if todo:
+        # A subflow, so that the per-call task runner follows the settings also when this flow runs from
+        # a deployment (which loads the flow from its module and would drop a ``with_options`` runner).
+        outcomes += process_calls.with_options(task_runner=task_runner(cfg))(todo, cfg, run_id)
         parquet.compact(cfg.parquet_dir)  # one file per dataset and day instead of one per call
     summary = RunSummary(run_id=run_id, outcomes=outcomes, database=cfg.db_url.split("://")[0],
-                         parquet_dir=str(cfg.parquet_dir))
+                         parquet_dir=str(cfg.parquet_dir), processing_seconds=time.perf_counter() - t0)
     markdown = report_markdown(summary)
     wh.finish_run(run_id, processed=summary.count("processed"), rejected=summary.count("rejected"),
                   skipped=summary.count("skipped"), audio_seconds=summary.audio_seconds,
-                  processing_seconds=time.perf_counter() - t0, mean_qa_score=summary.mean_qa_score,
-                  flagged=summary.flagged,
+                  processing_seconds=summary.processing_seconds, mean_qa_score=summary.mean_qa_score,
+                  flagged=summary.flagged, real_time_factor=summary.real_time_factor,
                   report_markdown=markdown)
     create_markdown_artifact(markdown=markdown, key="nightly-qc-report", description="callqc nightly run")
     return summary

@@ -26,6 +26,7 @@ import soxr
 
 from qc.config import Settings
 from qc.records import BadRecording, CallMeta, Layout
+from qc.retry import retry, transient_os_error
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
 _BLOCK_FRAMES = 1 << 18  # decode block for long files (~5 s at 48 kHz)
@@ -188,7 +189,9 @@ def decide_layout(meta: CallMeta, channels: int, cfg: Settings) -> tuple[Layout,
 def load_recording(meta: CallMeta, cfg: Settings, call_id: str | None = None) -> Recording:
     """Decode and validate one call. Raises BadRecording with the reason when it cannot be used."""
     path = meta.path
-    info = probe(path)
+    # A file on a network share can be briefly unavailable (EIO, ESTALE, EBUSY): try again before rejecting.
+    info = retry(lambda: probe(path), lambda exc: transient_os_error(exc.__cause__), attempts=cfg.retry_attempts,
+                 delay=cfg.retry_delay, what=f"reading {path.name}")
     if info.frames <= 0:
         raise BadRecording("no audio samples in file")
     if info.duration < cfg.min_duration:

@@ -72,9 +72,14 @@ class Settings(BaseSettings):
     task_runner: TaskRunnerKind = "threads"
     max_workers: int = Field(1, ge=1, description="Calls processed at once (threads or Dask workers).")
     dask_address: str | None = Field(None, description="Existing Dask scheduler; default: a local cluster.")
-    nightly_cron: str = "0 2 * * *"
-    retrain_cron: str = "0 3 * * 0"
-    timezone: str = "UTC"
+    retry_attempts: int = Field(4, ge=1, description="Tries of a warehouse write or file read that fails transiently.")
+    retry_delay: float = Field(1.0, ge=0, description="Seconds before the first retry; each next waits 4x longer.")
+
+    # --- schedules (``callqc serve``) ----------------------------------------------------------
+    nightly_cron: str = Field("0 2 * * *", description="When nightly_qc runs (cron, in `timezone`).")
+    nightly_inbox: Path | None = Field(None, description="Inbox the scheduled nightly_qc processes.")
+    retrain_cron: str = Field("0 4 * * 0", description="When retrain_qc runs (cron, in `timezone`): weekly.")
+    timezone: str = Field("UTC", description="IANA time zone of the schedules, e.g. Europe/Berlin.")
 
     # --- dashboard (``callqc dashboard``) --------------------------------------------------------
     dashboard_host: str = Field("127.0.0.1", description="Address the dashboard listens on (loopback).")
@@ -95,7 +100,18 @@ class Settings(BaseSettings):
         "and the labels already stored). JSON in the environment.",
     )
 
-    @field_validator("data_dir", "parquet_root", "rules_file", mode="after")
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+        return value
+
+    @field_validator("data_dir", "parquet_root", "rules_file", "nightly_inbox", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None

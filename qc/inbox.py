@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from qc.audio import AUDIO_EXTENSIONS
@@ -135,6 +135,11 @@ def _read_sidecar(root: Path, sidecar: Path, scan: InboxScan) -> tuple[dict[Path
                                                               f"{', '.join(header) or 'empty'}); files "
                                                               "processed without it"))
         return {}, set()
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        scan.rejections.append(Rejection(file=SIDECAR, reason=f"calls.csv repeats columns {repeated}; files "
+                                                              "processed without it"))
+        return {}, set()
     unknown = [h for h in header if h not in COLUMNS]
     if unknown:
         scan.rejections.append(Rejection(file=SIDECAR, reason=f"calls.csv has unknown columns {unknown}; "
@@ -149,6 +154,11 @@ def _read_sidecar(root: Path, sidecar: Path, scan: InboxScan) -> tuple[dict[Path
         label = f"{SIDECAR}:{line_no}"
         if not file_cell:
             scan.rejections.append(Rejection(file=label, reason="calls.csv row has no file", external_id=external_id))
+            continue
+        bad_cells = [k for k, v in row.items() if any(ord(ch) < 32 for ch in v)]
+        if bad_cells:  # a NUL byte, or newlines swallowed by an unclosed quote: no safe name or id to use
+            scan.rejections.append(Rejection(file=label, reason=f"{label}: malformed row (control characters "
+                                                                f"in {', '.join(bad_cells)}; unbalanced quote?)"))
             continue
         candidate = root / file_cell
         if Path(file_cell).is_absolute() or not _inside(root, candidate):
@@ -185,3 +195,30 @@ def _read_sidecar(root: Path, sidecar: Path, scan: InboxScan) -> tuple[dict[Path
                                queue=row.get("queue") or None, started_at=started_at, layout=layout,
                                agent_channel=agent_channel)
     return listed, excluded
+
+
+def call_date(meta: CallMeta) -> date | None:
+    """The UTC date a call took place: ``started_at`` from calls.csv (naive times are taken as UTC),
+    else the file's modification time; None when neither is known (the file cannot be stat'ed)."""
+    if meta.started_at is not None:
+        started = meta.started_at if meta.started_at.tzinfo else meta.started_at.replace(tzinfo=UTC)
+        return started.astimezone(UTC).date()
+    try:
+        return datetime.fromtimestamp(meta.path.stat().st_mtime, UTC).date()
+    except OSError:
+        return None
+
+
+def in_date_range(scan: InboxScan, start: date | None, end: date | None) -> InboxScan:
+    """The calls whose :func:`call_date` lies in ``[start, end]`` (inclusive; None: open-ended). The
+    sidecar's rejections are kept: they say why some rows are not calls at all."""
+    if start is None and end is None:
+        return scan
+    if start is not None and end is not None and start > end:
+        raise ValueError(f"date range is empty: {start} is after {end}")
+
+    def keep(meta: CallMeta) -> bool:
+        day = call_date(meta)
+        return day is not None and (start is None or day >= start) and (end is None or day <= end)
+
+    return InboxScan(calls=[m for m in scan.calls if keep(m)], rejections=list(scan.rejections))

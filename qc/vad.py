@@ -24,6 +24,10 @@ _CONTEXT = 64
 # ~30 s per inference window: the batched graph holds every frame's activations at once (300 s took
 # ~290 MB), and longer windows are no faster
 _WINDOW_FRAMES = 938
+# A window whose peak stays below -60 dBFS holds no speech (telephone speech peaks near -20 dBFS and
+# above; line noise sits far below); the VAD is not run on it.
+_SILENT_PEAK = 10 ** (-60 / 20)
+_FRESH_AFTER_FRAMES = 32  # ~1 s
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,17 @@ def speech_probabilities(rec: Recording, channel: int | None, vad=None, name: st
         pad = (-len(block)) % FRAME
         if pad:
             block = np.pad(block, (0, pad))
-        parts.append(stream(np.ascontiguousarray(block, dtype=np.float32)))
+        # Dead air (holds, long silences in multi-hour recordings) never comes near speech level: it is
+        # not run through the model, and speech after at least a second of it starts from a fresh model
+        # state, as at the start of a call (a state worn by minutes of near-silence under-reads speech).
+        loud = np.abs(block.reshape(-1, FRAME)).max(axis=1) >= _SILENT_PEAK
+        quiet = int(np.argmax(loud)) if loud.any() else len(loud)
+        if quiet >= _FRESH_AFTER_FRAMES:
+            parts.append(np.zeros(quiet, np.float32))
+            stream = vad.stream()
+            block = block[quiet * FRAME:]
+        if block.size:
+            parts.append(stream(np.ascontiguousarray(block, dtype=np.float32)))
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 

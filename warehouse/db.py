@@ -127,3 +127,13 @@ def _take_migration_lock(conn: sa.Connection) -> None:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
     else:
         conn.execute(sa.text("SELECT 1"))  # BEGIN IMMEDIATE: the database write lock
+
+
+def transient_db_error(exc: BaseException) -> bool:
+    """A database failure a retry may cure: a dropped connection, a server restarting, SQLite busy.
+    Constraint violations and SQL errors are not transient and are not retried."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa.exc.OperationalError):  # server gone, connection refused, "database is locked"
+        return True
+    return isinstance(exc, (sa.exc.DisconnectionError, sa.exc.TimeoutError))

@@ -62,6 +62,7 @@ class PipelineRun(Base):
     flagged: Mapped[int | None]
     audio_seconds: Mapped[float | None]
     processing_seconds: Mapped[float | None]
+    real_time_factor: Mapped[float | None]  # processing seconds per audio second
     mean_qa_score: Mapped[float | None]
     settings: Mapped[dict[str, Any]]
     code_version: Mapped[str] = mapped_column(sa.String(64))

@@ -197,8 +197,12 @@ class Warehouse:
         mean_qa_score: float | None,
         flagged: int,
         report_markdown: str | None = None,
+        real_time_factor: float | None = None,
     ) -> None:
-        """Record the end of a run and its counts (calling it again overwrites them)."""
+        """Record the end of a run and its counts (calling it again overwrites them).
+        ``real_time_factor``: wall seconds per audio second (default: processing / audio seconds)."""
+        if real_time_factor is None and audio_seconds > 0:
+            real_time_factor = processing_seconds / audio_seconds
         with self._write() as s:
             run = s.get(PipelineRun, run_id)
             if run is None:
@@ -208,6 +212,7 @@ class Warehouse:
             run.processed, run.rejected, run.skipped, run.flagged = processed, rejected, skipped, flagged
             run.audio_seconds, run.processing_seconds = audio_seconds, processing_seconds
             run.mean_qa_score = mean_qa_score
+            run.real_time_factor = real_time_factor
             run.report_markdown = report_markdown
 
     # --- calls ----------------------------------------------------------------------------------
