@@ -57,9 +57,17 @@ def normalize(text: str, model_dir: str | None = None, split_digits: bool = True
     With ``split_digits`` (the default) every digit becomes a word of its own after Whisper's
     normalization: it joins spoken digits into one number ("four six seven" -> "467"), so a card or
     phone number misheard in one digit, or split differently ("46 7"), would otherwise count as one
-    or several whole-word errors unrelated to how many digits were wrong.
+    or several whole-word errors unrelated to how many digits were wrong. Two spellings of the same
+    spoken words are made one before that: digits read one by one and written with dots ("9.7.6.0",
+    never a decimal number with more than one dot) and web addresses ("example.com" is "example dot
+    com"); with ``split_digits``, "one" and "1" are one word.
     """
+    text = re.sub(r"\b\d(?:\.\d){2,}\b", lambda m: m.group(0).replace(".", " "), text)
+    text = re.sub(r"(?<=\w)\.(com|org|net)\b", r" dot \1", text, flags=re.IGNORECASE)
     out = english_normalizer(model_dir)(text)
     if split_digits:
         out = re.sub(r"(?<=\d)(?=\d)", " ", out)
+        # Whisper's normalizer keeps a lone "one" as a word and turns a lone "1" into "one" too, but
+        # "four one seven" into "4 1 7": with digits as words, "one" and "1" are the same word.
+        out = re.sub(r"\bone\b", "1", out)
     return " ".join(out.split())

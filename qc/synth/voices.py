@@ -2,9 +2,9 @@
 
 Two text-to-speech engines from Debian can speak a corpus (``--tts``):
 
-- **flite** (the default): CMU's statistical-parametric voices (slt, rms, awb) and the diphone voice
-  kal16. They survive the telephone band well: Whisper tiny.en reads band-passed flite sentences at
-  2-7% WER. Speaker identities are made from the base voices at different mean pitches.
+- **flite** (the default): CMU's statistical-parametric voices (slt, rms, awb). They survive the
+  telephone band well: Whisper tiny.en reads band-passed flite sentences at about 3-9% WER. Speaker
+  identities are made from the base voices at different mean pitches and tempos.
 - **espeak-ng**: formant synthesis, the harder case (about 13-30% WER for tiny.en after the band-pass).
 
 The rest of this note is about espeak-ng. Telephone audio keeps 300-3400 Hz; espeak-ng puts much of what makes its consonants intelligible above
@@ -148,25 +148,26 @@ CUSTOMER_VOICES: tuple[Voice, ...] = (
 )
 
 
-# flite identities. Base pitch (mean F0 of the stock voices, measured): slt ~175 Hz, rms ~105 Hz,
-# awb ~125 Hz, kal16 ~105 Hz. Measured tiny.en WER on band-passed sentences: rms 2%, slt 3%, awb 3%,
-# kal16 7%; awb a little slower (speed 112) reads at 1%.
+# flite identities: the three statistical-parametric CMU voices at several mean pitches (their own:
+# slt ~175 Hz, rms ~105 Hz, awb ~125 Hz). Picked by Whisper tiny.en WER on band-passed call sentences
+# with background noise (15 neutral + 15 angry sentences each): rms 100-135 Hz 4.5-6%, awb 125 Hz 5%,
+# slt 190-205 Hz 8-9%; dropped: slt 160-175 Hz (10-17%), awb 140 Hz (10%), kal16 (13%).
 FLITE_AGENT_VOICES: dict[str, Voice] = {
-    "agent-01": Voice("fa1-slt", "en", "slt", "female", 185, 100, "flite"),
+    "agent-01": Voice("fa1-slt", "en", "slt", "female", 190, 100, "flite"),
     "agent-02": Voice("fa2-rms", "en", "rms", "male", 110, 100, "flite"),
-    "agent-03": Voice("fa3-awb", "en", "awb", "male", 125, 112, "flite"),
-    "agent-04": Voice("fa4-slt", "en", "slt", "female", 160, 105, "flite"),
-    "agent-05": Voice("fa5-rms", "en", "rms", "male", 90, 105, "flite"),
-    "agent-06": Voice("fa6-kal", "en", "kal16", "male", 115, 105, "flite"),
+    "agent-03": Voice("fa3-awb", "en", "awb", "male", 125, 108, "flite"),
+    "agent-04": Voice("fa4-slt", "en", "slt", "female", 202, 105, "flite"),
+    "agent-05": Voice("fa5-rms", "en", "rms", "male", 130, 100, "flite"),
+    "agent-06": Voice("fa6-awb", "en", "awb", "male", 118, 104, "flite"),
 }
 FLITE_CUSTOMER_VOICES: tuple[Voice, ...] = (
     Voice("fc1-rms", "en", "rms", "male", 125, 100, "flite"),
-    Voice("fc2-slt", "en", "slt", "female", 200, 100, "flite"),
-    Voice("fc3-awb", "en", "awb", "male", 105, 110, "flite"),
-    Voice("fc4-kal", "en", "kal16", "male", 95, 108, "flite"),
-    Voice("fc5-slt", "en", "slt", "female", 170, 108, "flite"),
-    Voice("fc6-awb", "en", "awb", "male", 140, 112, "flite"),
-    Voice("fc7-rms", "en", "rms", "male", 98, 105, "flite"),
+    Voice("fc2-slt", "en", "slt", "female", 196, 100, "flite"),
+    Voice("fc3-awb", "en", "awb", "male", 122, 105, "flite"),
+    Voice("fc4-rms", "en", "rms", "male", 102, 104, "flite"),
+    Voice("fc5-slt", "en", "slt", "female", 186, 104, "flite"),
+    Voice("fc6-awb", "en", "awb", "male", 130, 110, "flite"),
+    Voice("fc7-rms", "en", "rms", "male", 135, 100, "flite"),
 )
 
 
@@ -277,15 +278,16 @@ def _split(audio: np.ndarray, count: int, rate: int = SYNTH_RATE) -> list[np.nda
 
 
 # flite's pitch movement (Hz of F0 standard deviation) for the SSML range names of a style.
-FLITE_RANGE_HZ: dict[str, float] = {"x-low": 6.0, "low": 12.0, "medium": 20.0, "high": 30.0, "x-high": 42.0}
-FLITE_PITCH_HZ_PER_STEP = 1.6  # a style's espeak-ng pitch step, in Hz of flite mean F0
+# Wider movement than x-high below cost Whisper more than the cue is worth (angry 0.12-0.16 WER at 42 Hz).
+FLITE_RANGE_HZ: dict[str, float] = {"x-low": 7.0, "low": 13.0, "medium": 20.0, "high": 26.0, "x-high": 32.0}
+FLITE_PITCH_HZ_PER_STEP = 1.3  # a style's espeak-ng pitch step, in Hz of flite mean F0
 
 
 def flite_args(voice: Voice, style: Style) -> list[str]:
     """flite options for ``voice`` in ``style``: tempo, mean pitch and pitch movement."""
     stretch = voice.speed / 100.0 / style.rate
     f0 = voice.pitch + FLITE_PITCH_HZ_PER_STEP * style.pitch
-    scale = 1.0 if voice.gender == "male" else 1.4  # a female voice moves more Hz for the same cue
+    scale = 1.0 if voice.gender == "male" else 1.2  # a female voice moves more Hz for the same cue
     return ["-voice", voice.variant, "--setf", f"duration_stretch={stretch:.3f}",
             "--setf", f"int_f0_target_mean={f0:.1f}",
             "--setf", f"int_f0_target_stddev={FLITE_RANGE_HZ[style.range] * scale:.1f}"]

@@ -60,6 +60,16 @@ def test_whisper_normalization_makes_spelling_and_numbers_equal():
     assert normalize("Um, I can't, uh, do that.") == "i can not do that"
 
 
+def test_spoken_digits_and_addresses_have_one_spelling():
+    # Whisper writes digits read one by one in several ways; all are the same words
+    spoken = normalize("The last four digits are nine seven six one.")
+    assert spoken == "the last 4 digits are 9 7 6 1"
+    assert normalize("The last four digits are 9.7.6.1.") == spoken
+    assert normalize("The last 4 digits are 9 7 6 1") == spoken
+    assert normalize("It is susan at example dot com") == normalize("It is susan at example.com")
+    assert normalize("it costs 3.50") != normalize("it costs 3 5 0")  # a decimal stays a decimal
+
+
 def test_wer_counts_errors_over_all_reference_words():
     report = wer_report([("a", "the cat sat on the mat", "the cat sat on a mat"),  # 1 sub / 6
                          ("b", "hello there", "hello there friend")])  # 1 ins / 2
