@@ -126,6 +126,17 @@ def _is_path(name: str) -> bool:
     return Path(name).expanduser().exists()
 
 
+MIN_PHONE_DIGITS = 7  # no phone number anywhere is shorter (without its area code)
+
+
+def _too_short_for_a_phone(result, text: str) -> bool:
+    """Presidio's phone recognizer also takes short digit groups for phone numbers ("it is 1-6-8-9",
+    the last four digits of an account, as Whisper writes them); a phone number has 7 digits or more."""
+    if result.entity_type != "PHONE_NUMBER":
+        return False
+    return sum(ch.isdigit() for ch in text[result.start:result.end]) < MIN_PHONE_DIGITS
+
+
 def detect(text: str, spacy_model: str = DEFAULT_SPACY_MODEL,
            context: Callable[[int], Iterable[str]] | None = None) -> list[Detection]:
     """PII entities in ``text`` scoring at least :data:`MIN_SCORE`, sorted by start.
@@ -140,7 +151,7 @@ def detect(text: str, spacy_model: str = DEFAULT_SPACY_MODEL,
         results = engine.analyze(text, language="en", entities=sorted(ENTITY_TYPES), score_threshold=MIN_SCORE)
     out = [Detection(kind=ENTITY_TYPES[r.entity_type], start=r.start, end=r.end, score=round(float(r.score), 3),
                      source=(r.recognition_metadata or {}).get("recognizer_name", ""))
-           for r in results if r.entity_type in ENTITY_TYPES]
+           for r in results if r.entity_type in ENTITY_TYPES and not _too_short_for_a_phone(r, text)]
     if context is not None:  # the spoken recognizer again, now with the other party's words as context
         out += [Detection(kind=n.kind, start=n.start, end=n.end, score=n.score, source="SpokenRecognizer+context")
                 for n in find_spoken_numbers(text, context) if n.score >= MIN_SCORE]

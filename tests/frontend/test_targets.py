@@ -43,11 +43,12 @@ def test_stereo_diarization_der(stereo, cfg, test_output):
     assert report.der <= 0.03, report.table()
 
 
-# WER: the issue's targets (mono <= 0.10, stereo <= 0.08 with tiny.en) are not reached on the
-# generator's audio. Measured: this seed 0.257 mono / 0.299 stereo (8 calls each); tuning corpora 0.18-0.27,
-# where plain faster-whisper with its defaults gets 0.31 per stereo channel and 0.14-0.21 on the
-# mixed-down dialogue (long-form decoding conditioned on previous text, which the issue rules out).
-# The targets stay visible as xfail; the regression guards below hold what is reached today.
+# WER: the issue's targets (mono <= 0.10, stereo <= 0.08 with tiny.en) are only just missed on the
+# generator's flite audio: this seed measured 0.100 mono / 0.088 stereo (8 calls each, 1497 words),
+# against 0.257 / 0.299 on the espeak-ng voices the generator used first. With oracle turn boundaries
+# tiny.en still makes ~9-14% errors on some voice/style pairs (slt at high pitch, polite agents): what
+# is left is the recogniser on synthetic speech, not segmentation. The targets stay visible as xfail
+# (non-strict: they pass on a good day); the regression guards hold what is reached today.
 WER_CALLS = 8
 
 
@@ -64,12 +65,12 @@ def stereo_wer(stereo, cfg):
 def test_mono_wer_regression(mono_wer, test_output):
     (test_output / "frontend-wer-mono.txt").write_text(mono_wer.table() + "\n" + mono_wer.summary() + "\n")
     assert len(mono_wer.rows) == WER_CALLS
-    assert mono_wer.wer <= 0.35, mono_wer.table()
+    assert mono_wer.wer <= 0.13, mono_wer.table()
 
 
 def test_stereo_wer_regression(stereo_wer, test_output):
     (test_output / "frontend-wer-stereo.txt").write_text(stereo_wer.table() + "\n" + stereo_wer.summary() + "\n")
-    assert stereo_wer.wer <= 0.35, stereo_wer.table()
+    assert stereo_wer.wer <= 0.12, stereo_wer.table()
 
 
 @pytest.mark.xfail(reason="issue target not reached on the generator's audio with tiny.en", strict=False)
