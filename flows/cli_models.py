@@ -1,0 +1,126 @@
+"""``callqc train``, ``callqc models list|promote|rollback``, ``callqc labels import``: thin shells over
+:mod:`models` and :mod:`warehouse`."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import typer
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from qc.config import get_settings
+
+    return get_settings()
+
+
+def read_label_csv(path: Path) -> list[tuple[str, str, str]]:
+    """``call_id,label,value`` rows (header required; call_id as the inbox named the call)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        need = {"call_id", "label", "value"}
+        if not reader.fieldnames or not need <= set(reader.fieldnames):
+            raise typer.BadParameter(f"{path}: need the columns call_id,label,value; found {reader.fieldnames}")
+        return [(r["call_id"] or "", r["label"] or "", r["value"] or "") for r in reader]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train(
+        text_mode: str = typer.Option("frozen", "--text-mode", help="frozen | finetune | lora"),
+        train_layers: int = typer.Option(1, "--train-layers", min=1, help="MiniLM top layers trained or adapted."),
+        image_encoder: str = typer.Option("", "--image-encoder",
+                                          help="scratch | efficientnet-lite0 | a weights path (default: QC_IMAGE_ENCODER)"),
+        epochs: int = typer.Option(60, "--epochs", min=1, help="Most epochs (early stopping ends sooner)."),
+        seed: int = typer.Option(0, "--seed"),
+        promote: bool = typer.Option(True, "--promote/--no-promote", help="Promote if better than the promoted one."),
+    ) -> None:
+        """Train the classifier on the warehouse's labeled calls, evaluate it, register it, promote if better."""
+        from models.fusion import FusionConfig
+        from models.image import ImageConfig
+        from models.retrain import retrain
+        from models.text import TextConfig
+        from models.train import TrainConfig
+        from warehouse import Warehouse
+
+        cfg = _settings()
+        if text_mode not in ("frozen", "finetune", "lora"):
+            raise typer.BadParameter("--text-mode must be frozen, finetune or lora")
+        model = FusionConfig(text=TextConfig(encoder=cfg.text_encoder, mode=text_mode, train_layers=train_layers),  # type: ignore[arg-type]
+                             image=ImageConfig(encoder=image_encoder or cfg.image_encoder))
+        tcfg = TrainConfig(model=model, seed=seed, max_epochs=epochs, torch_threads=cfg.torch_threads)
+        with Warehouse.open(cfg) as wh:
+            try:
+                out = retrain(cfg, wh, tcfg, promote=promote)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc)) from exc
+        typer.echo(out.result.report.table())
+        typer.echo(f"version {out.version} at {out.artifact}")
+        if out.comparison is not None:
+            typer.echo(("promoted: " if out.promoted else "not promoted: ") + out.comparison.reason)
+
+    models = typer.Typer(no_args_is_help=True, help="Registered classifier versions.")
+
+    @models.command("list")
+    def list_() -> None:
+        """Every registered version, newest first (* = promoted)."""
+        from warehouse import Warehouse
+
+        with Warehouse.open(_settings()) as wh:
+            frame = wh.model_versions()
+        if frame.empty:
+            typer.echo("no model versions registered")
+            return
+        for _, row in frame.iterrows():
+            f1 = (row["metrics"] or {}).get("mean_macro_f1")
+            score = f"mean macro-F1 {f1:.3f}" if isinstance(f1, int | float) else "no metrics"
+            created = row["created_at"].strftime("%Y-%m-%d %H:%M")
+            labels_ = ",".join((row["label_schema"] or {}).keys())
+            typer.echo(f"{'*' if row['promoted'] else ' '} {row['version']}  created {created}  labels {labels_}  {score}")
+
+    @models.command("promote")
+    def promote_(version: str = typer.Argument(..., help="The version to promote.")) -> None:
+        """Promote a version by hand (scores from now on come from it)."""
+        from warehouse import Warehouse
+
+        with Warehouse.open(_settings()) as wh:
+            try:
+                mv = wh.promote(version)
+            except KeyError as exc:
+                raise typer.BadParameter(str(exc)) from exc
+        typer.echo(f"promoted {mv.version}")
+
+    @models.command("rollback")
+    def rollback() -> None:
+        """Undo the latest promotion: the version promoted before it is promoted again."""
+        from warehouse import Warehouse
+
+        with Warehouse.open(_settings()) as wh:
+            try:
+                mv = wh.rollback()
+            except LookupError as exc:
+                typer.echo(str(exc), err=True)
+                raise typer.Exit(1) from exc
+        typer.echo(f"rolled back: {mv.version} is promoted")
+
+    app.add_typer(models, name="models")
+
+    labels = typer.Typer(no_args_is_help=True, help="Human labels for training.")
+
+    @labels.command("import")
+    def import_(
+        file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV: call_id,label,value"),  # noqa: B008
+        who: str = typer.Option("import", "--who", help="Who labeled (stored with each label)."),
+    ) -> None:
+        """Import labels, all or nothing: unknown call ids are reported and nothing is imported."""
+        from warehouse import Warehouse
+
+        rows = read_label_csv(file)
+        with Warehouse.open(_settings()) as wh:
+            report = wh.import_labels(rows, who=who, source=f"csv:{file.name}")
+        typer.echo(report.describe())
+        if not report.ok:
+            raise typer.Exit(1)
+
+    app.add_typer(labels, name="labels")

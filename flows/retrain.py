@@ -1,0 +1,47 @@
+"""``retrain_qc``: labeled calls in the warehouse -> a trained, evaluated classifier, promoted only if it
+beats the promoted version on the same test split, with the evaluation report as a Markdown artifact.
+
+The flow only orchestrates: :func:`models.retrain.retrain` does the work and can be called without
+Prefect (``callqc train`` does).
+"""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE as NO_CACHE
+
+from models.fusion import FusionConfig
+from models.image import ImageConfig
+from models.retrain import RetrainOutcome, retrain
+from models.text import TextConfig
+from models.train import TrainConfig
+from qc.config import Settings, get_settings
+
+
+@task(name="train-evaluate-register", cache_policy=NO_CACHE)
+def train_task(cfg: Settings, train_cfg: TrainConfig, promote: bool) -> RetrainOutcome:
+    from warehouse import Warehouse
+
+    logger = get_run_logger()
+
+    def hook(variant: str, epoch: int, loss: float, val_f1: float) -> None:
+        logger.info("%s epoch %d: loss %.4f, validation macro-F1 %.3f", variant, epoch, loss, val_f1)
+
+    with Warehouse.open(cfg) as wh:
+        return retrain(cfg, wh, train_cfg, promote=promote, hook=hook)
+
+
+@flow(name="retrain_qc", log_prints=True)
+def retrain_qc(settings: Settings | None = None, train_config: TrainConfig | None = None,
+               promote: bool = True) -> RetrainOutcome:
+    """Retrain the classifier on every labeled call (settings from ``QC_*`` unless given)."""
+    cfg = settings or get_settings()
+    tcfg = train_config or TrainConfig(
+        model=FusionConfig(text=TextConfig(encoder=cfg.text_encoder), image=ImageConfig(encoder=cfg.image_encoder)),
+        progress=False, torch_threads=cfg.torch_threads)
+    outcome = train_task(cfg, tcfg, promote)
+    create_markdown_artifact(markdown=outcome.markdown(), key="retrain-qc-report",
+                             description=f"callqc classifier {outcome.version}")
+    get_run_logger().info("version %s %s", outcome.version, "promoted" if outcome.promoted else "not promoted")
+    return outcome

@@ -1,0 +1,90 @@
+"""Stored call features -> the in-memory inputs of a classifier, with the frozen encoders run once.
+
+:func:`prepare` loads each call's stored features and the encoder outputs that do not change while a
+model trains (frozen MiniLM layers, frozen EfficientNet features), computing and caching those on
+disk the first time a call is seen (``FeatureStore.save_cached``), so a second training run or a
+nightly scoring run only reads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from models.features import FeatureStore
+from models.fusion import FusionConfig, FusionInputs
+from models.image import band_stats, effnet_features
+from models.text import TextBatch, encode_lower
+from qc.spectrogram import SpectrogramConfig
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+def spec_key(spec: SpectrogramConfig) -> str:
+    return hashlib.sha256(repr(asdict(spec)).encode()).hexdigest()[:12]
+
+
+@dataclass
+class Prepared:
+    """Inputs of ``call_ids``, aligned by position. Only what the config's branches read is filled."""
+
+    call_ids: list[str]
+    text: list[dict[str, np.ndarray]] | None
+    image: list[np.ndarray] | None
+    present: np.ndarray  # (n, 2) bool
+
+    def batch(self, idx: Sequence[int]) -> FusionInputs:
+        text = TextBatch.collate([self.text[i] for i in idx]) if self.text is not None else None
+        image = torch.from_numpy(np.stack([self.image[i] for i in idx])) if self.image is not None else None
+        return FusionInputs(text=text, image=image, present=torch.from_numpy(self.present[list(idx)]))
+
+    def subset(self, idx: Sequence[int]) -> Prepared:
+        return Prepared([self.call_ids[i] for i in idx],
+                        [self.text[i] for i in idx] if self.text is not None else None,
+                        [self.image[i] for i in idx] if self.image is not None else None,
+                        self.present[list(idx)])
+
+
+def prepare(store: FeatureStore, call_ids: Sequence[str], cfg: FusionConfig, progress: Progress | None = None,
+            write_cache: bool = True) -> Prepared:
+    """Inputs for ``call_ids`` (every one must have stored features: ``KeyError`` otherwise)."""
+    want_text = cfg.modalities in ("text", "both")
+    want_image = cfg.modalities in ("audio", "both")
+    tkey = cfg.text.cache_key()
+    ikey = cfg.image.cache_key(spec_key(SpectrogramConfig()))
+    texts: list[dict[str, np.ndarray]] = []
+    images: list[np.ndarray] = []
+    present = np.zeros((len(call_ids), 2), bool)
+    for k, cid in enumerate(call_ids):
+        f = None
+        if want_text:
+            cached = store.load_cached("text", tkey, cid)
+            if cached is None:
+                f = store.load(cid)
+                cached = encode_lower(f.turn_texts, f.turn_roles.tolist(), cfg.text)
+                if write_cache:
+                    store.save_cached("text", tkey, cid, **cached)
+            texts.append(cached)
+        if want_image and cfg.image.pretrained:
+            cached = store.load_cached("image", ikey, cid)
+            if cached is None:
+                f = f or store.load(cid)
+                cached = {"effnet": effnet_features(f.images, cfg.image), "present": f.present,
+                          "bands": band_stats(torch.from_numpy(f.images)).numpy()}
+                if write_cache:
+                    store.save_cached("image", ikey, cid, **cached)
+            images.append(np.concatenate([cached["effnet"], cached["bands"]], -1) if cfg.image.band_stats
+                          else cached["effnet"])
+            present[k] = cached["present"]
+        else:
+            f = f or store.load(cid)
+            present[k] = f.present
+            if want_image:
+                images.append(f.images)
+        if progress:
+            progress(k + 1, len(call_ids))
+    return Prepared(list(call_ids), texts if want_text else None, images if want_image else None, present)

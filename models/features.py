@@ -1,0 +1,133 @@
+"""What the classifier reads of a call, computed once per call and stored without pickle.
+
+A call's features are its per-role log-mel images (:mod:`qc.spectrogram`) and the text of its turns
+as the pipeline stored them (the ASR words, redacted), each turn with its role. They are written
+once, when the call is analysed, to ``<data_dir>/features/calls/<call_id>.npz`` (plain arrays; read
+with ``allow_pickle=False``), so training and scoring never rerun ASR.
+
+Encoder outputs that do not change while a classifier trains (a frozen MiniLM's lower layers, the
+frozen EfficientNet's pooled features) are cached next to them under ``features/<kind>/<key>/``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qc.audio import Recording, load_recording
+from qc.config import Settings
+from qc.records import ROLES, CallMeta, CallResult
+from qc.spectrogram import SpectrogramConfig, role_images
+
+FEATURES_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CallFeatures:
+    """One call as the classifier sees it. ``images``: (2, crops, n_mels, width) float16 in [0, 1],
+    roles in :data:`qc.records.ROLES` order; ``present``: which roles spoke; ``turn_roles``: index into
+    ROLES per turn (-1: unknown role); ``turn_texts``: each turn's words."""
+
+    call_id: str
+    images: np.ndarray
+    present: np.ndarray
+    turn_roles: np.ndarray
+    turn_texts: tuple[str, ...]
+
+
+def call_features(result: CallResult, rec: Recording, spec: SpectrogramConfig | None = None) -> CallFeatures:
+    """Features of an analysed call, drawn from its decoded recording (``rec.sample_rate`` Hz)."""
+    spec = spec or SpectrogramConfig(sample_rate=rec.sample_rate)
+    if spec.sample_rate != rec.sample_rate:
+        raise ValueError(f"spectrogram rate {spec.sample_rate} != recording rate {rec.sample_rate}")
+    images, present = role_images(lambda a, b, ch: rec.read(a, b, channel=ch), result.turns, spec)
+    role_index = {r: i for i, r in enumerate(ROLES)}
+    turns = [t for t in result.turns if t.text.strip()]
+    return CallFeatures(
+        call_id=result.call_id, images=images, present=present,
+        turn_roles=np.array([role_index.get(t.role, -1) for t in turns], np.int8),
+        turn_texts=tuple(t.text.strip() for t in turns),
+    )
+
+
+def analyze_with_features(meta: CallMeta, cfg: Settings, call_id: str | None = None
+                          ) -> tuple[CallResult, CallFeatures]:
+    """:func:`qc.pipeline.analyze_call` and the call's features from the same decoded audio."""
+    from qc.pipeline import analyze_call
+
+    rec = load_recording(meta, cfg, call_id=call_id)
+    try:
+        result = analyze_call(meta, cfg, call_id=call_id, recording=rec)
+        return result, call_features(result, rec)
+    finally:
+        rec.close()
+
+
+def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class FeatureStore:
+    """Per-call features and encoder caches under one root (``<data_dir>/features``)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    @classmethod
+    def for_settings(cls, cfg: Settings) -> FeatureStore:
+        return cls(cfg.data_dir / "features")
+
+    def _path(self, call_id: str) -> Path:
+        if not call_id or "/" in call_id or call_id.startswith("."):
+            raise ValueError(f"bad call id {call_id!r}")
+        return self.root / "calls" / f"{call_id}.npz"
+
+    def save(self, f: CallFeatures) -> None:
+        """Write (or replace) one call's features atomically."""
+        _atomic_savez(self._path(f.call_id), version=np.array(FEATURES_VERSION), images=f.images,
+                      present=f.present, turn_roles=f.turn_roles,
+                      turn_texts=np.array(f.turn_texts, dtype=np.str_))
+
+    def has(self, call_id: str) -> bool:
+        return self._path(call_id).exists()
+
+    def load(self, call_id: str) -> CallFeatures:
+        """Raises ``KeyError`` when the call has no stored features."""
+        path = self._path(call_id)
+        if not path.exists():
+            raise KeyError(f"no stored features for call {call_id!r}")
+        with np.load(path, allow_pickle=False) as z:
+            if int(z["version"]) != FEATURES_VERSION:
+                raise KeyError(f"features of {call_id!r} have version {int(z['version'])}, need {FEATURES_VERSION}")
+            return CallFeatures(call_id, z["images"], z["present"], z["turn_roles"],
+                                tuple(str(t) for t in z["turn_texts"]))
+
+    def available(self, call_ids: Iterable[str]) -> list[str]:
+        return [c for c in call_ids if self.has(c)]
+
+    # --- encoder caches -----------------------------------------------------------------------
+    def cache_path(self, kind: str, key: str, call_id: str) -> Path:
+        return self.root / kind / key / f"{call_id}.npz"
+
+    def load_cached(self, kind: str, key: str, call_id: str) -> dict[str, np.ndarray] | None:
+        path = self.cache_path(kind, key, call_id)
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    def save_cached(self, kind: str, key: str, call_id: str, **arrays: np.ndarray) -> None:
+        _atomic_savez(self.cache_path(kind, key, call_id), **arrays)

@@ -1,0 +1,146 @@
+"""The spectrogram-image branch: a CNN over each role's log-mel images, pooled per role.
+
+Two encoders (``ImageConfig.encoder``):
+
+- ``efficientnet-lite0`` (or a path to its weights): the shipped ImageNet EfficientNet-Lite0, frozen.
+  Its pooled features do not change between epochs, so they are computed once per call and cached;
+  only the projection above them learns. (Fine-tuning it end to end is not affordable on a 2-core CPU.)
+- ``scratch``: a small CNN trained from scratch on the images themselves.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from qc.assets import image_encoder_weights
+
+N_ROLES = 2
+EFFNET_DIM = 1280
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    # 'efficientnet-lite0' (default: better and ~14x faster to train than scratch in bench/classifier.py)
+    # | 'scratch' | a path to EfficientNet-Lite0 weights
+    encoder: str = "efficientnet-lite0"
+    out_dim: int = 256
+    scratch_channels: tuple[int, ...] = (8, 16, 32, 64)
+    train_crops: int = 1  # scratch: images per role seen per training step (a random pick; all at inference)
+    n_mels: int = 64  # height of the images (qc.spectrogram.SpectrogramConfig.n_mels)
+    band_stats: bool = True  # also the mean and spread of each mel band over time, per role (level, timbre)
+    effnet_height: int = 64  # mel images are resized to this height for the ImageNet CNN
+    effnet_crops: int = 3  # images per role through the ImageNet CNN (spread over the call); its cost on CPU
+
+    @property
+    def pretrained(self) -> bool:
+        return self.encoder.strip().lower() != "scratch"
+
+    def cache_key(self, spec_key: str) -> str:
+        what = f"{self.encoder}|{self.effnet_height}|{self.effnet_crops}|{spec_key}"
+        return "effnet-" + hashlib.sha256(what.encode()).hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=2)
+def load_efficientnet(name: str) -> nn.Module:
+    """The frozen EfficientNet-Lite0 (eval mode). Weights are read with ``weights_only=True``: plain
+    tensors, no unpickling of code."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    path = image_encoder_weights(name)
+    if path is None:
+        raise ValueError("the scratch CNN has no pretrained weights")
+    model = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=False)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad = False
+    return model
+
+
+@torch.no_grad()
+def effnet_features(images: np.ndarray, cfg: ImageConfig) -> np.ndarray:
+    """(2 roles, dim) mean of the pooled EfficientNet features over each role's crops.
+
+    ``images``: (2, crops, n_mels, width) in [0, 1], as :func:`qc.spectrogram.role_images` draws them."""
+    model = load_efficientnet(cfg.encoder)
+    if images.shape[1] > cfg.effnet_crops:
+        images = images[:, np.linspace(0, images.shape[1] - 1, cfg.effnet_crops).round().astype(int)]
+    roles, crops, mels, width = images.shape
+    x = torch.from_numpy(images.astype(np.float32)).reshape(roles * crops, 1, mels, width)
+    x = nn.functional.interpolate(x, size=(cfg.effnet_height, width), mode="bilinear", align_corners=False)
+    x = (x.flip(2) - 0.5) / 0.5  # low frequencies at the bottom, as a picture of it; [-1, 1] like Lite0's input
+    feats = model.extract_features(x.expand(-1, 3, -1, -1).contiguous()).mean(dim=(2, 3))
+    return feats.reshape(roles, crops, -1).mean(1).numpy().astype(np.float32)
+
+
+def band_stats(images: torch.Tensor) -> torch.Tensor:
+    """(..., crops, mels, width) -> (..., 2 x mels): each mel band's mean and standard deviation over
+    all of a role's frames."""
+    x = images.float().transpose(-3, -2).flatten(-2)  # (..., mels, crops x width)
+    return torch.cat([x.mean(-1), x.std(-1)], -1)
+
+
+class ScratchCNN(nn.Module):
+    """A small CNN: (n, 1, mels, width) -> (n, 2 x last channels) (global mean and max pooling).
+
+    No normalisation layers: per-image norms (instance, group) would erase how loud the speaker is, and
+    batch norm's running statistics are unstable on the few hundred calls a call center labels."""
+
+    def __init__(self, channels: tuple[int, ...]):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 1
+        for k, c in enumerate(channels):
+            if k == 0:  # a strided first layer: a quarter of the cost, enough for 20 ms frames
+                layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.ReLU(inplace=True)]
+            else:
+                layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            c_in = c
+        self.body = nn.Sequential(*layers)
+        self.dim = 2 * c_in
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(x)
+        return torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
+
+
+class ImageBranch(nn.Module):
+    """A batch of calls' images (scratch) or cached EfficientNet features -> (batch, out_dim).
+
+    Input: ``images`` (batch, 2, crops, mels, width) for ``scratch``; for the pretrained CNN, the cached
+    (batch, 2, 1280) features, followed by the band statistics when ``band_stats``; ``present``
+    (batch, 2) says which roles spoke (a silent role contributes zeros)."""
+
+    def __init__(self, cfg: ImageConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.cnn = None if cfg.pretrained else ScratchCNN(cfg.scratch_channels)
+        dim = EFFNET_DIM if cfg.pretrained else self.cnn.dim  # type: ignore[union-attr]
+        if cfg.band_stats:
+            dim += 2 * cfg.n_mels
+        # per-feature standardisation across calls (not LayerNorm: normalising each call's own vector
+        # would subtract exactly the overall level shift that says a speaker is louder than usual)
+        self.proj = nn.Sequential(nn.BatchNorm1d(N_ROLES * dim), nn.Dropout(0.1),
+                                  nn.Linear(N_ROLES * dim, cfg.out_dim), nn.GELU())
+
+    def forward(self, x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        if self.cnn is None:
+            per_role = x.float()
+        else:
+            b, r, c, m, w = x.shape
+            images = x
+            if self.training and 0 < self.cfg.train_crops < c:
+                images = x[:, :, torch.randperm(c)[: self.cfg.train_crops]]
+                c = self.cfg.train_crops
+            per_role = self.cnn(images.float().reshape(b * r * c, 1, m, w)).reshape(b, r, c, -1).mean(2)
+            if self.cfg.band_stats:
+                per_role = torch.cat([per_role, band_stats(x)], -1)
+        per_role = per_role * present.float().unsqueeze(-1)
+        return self.proj(per_role.flatten(1))

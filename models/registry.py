@@ -1,0 +1,157 @@
+"""Trained classifiers on disk and in the warehouse's model registry.
+
+An artifact is a directory ``<models_dir>/<version>/`` holding ``model.safetensors`` (the weights:
+plain tensors, nothing unpickled when read) and ``model.json`` (the network config, the training
+config, the label schema, the metrics and evaluation report, the data fingerprint and the split).
+Encoder weights that were not trained (a frozen MiniLM, the frozen EfficientNet) are not copied: the
+config names the shipped model they come from.
+
+A new version is promoted only if it beats the promoted one on the *same* test split (the new
+version's): both models score those calls, against the same labels.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from models.evaluate import EvalReport, evaluate_predictions, mean_macro_f1
+from models.features import FeatureStore
+from models.fusion import FusionClassifier, FusionConfig
+from models.schema import LabelSchema
+from qc.fsutil import staged_dir
+
+if TYPE_CHECKING:
+    from models.train import TrainResult
+    from warehouse import Warehouse
+    from warehouse.store import ModelVersion
+
+FORMAT = 1
+WEIGHTS, META = "model.safetensors", "model.json"
+
+
+@dataclass
+class LoadedModel:
+    version: str
+    model: FusionClassifier
+    schema: LabelSchema
+    config: FusionConfig
+    meta: dict[str, Any]
+
+
+def new_version(fingerprint: str) -> str:
+    return f"clf-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{fingerprint[:8]}"
+
+
+def save_artifact(result: TrainResult, models_dir: Path, version: str | None = None, png: bool = True) -> Path:
+    """Write the kept model of ``result`` as ``<models_dir>/<version>/`` (atomically); returns the dir."""
+    from safetensors.torch import save_file
+
+    from models.evaluate import draw_report
+
+    version = version or new_version(result.fingerprint)
+    final = Path(models_dir) / version
+    with staged_dir(final, f".{version}-") as staging:
+        state = {k: v.detach().contiguous().clone() for k, v in result.model.state_dict().items()}
+        save_file(state, str(staging / WEIGHTS), metadata={"format": str(FORMAT), "version": version})
+        meta = {
+            "format": FORMAT, "version": version, "created_at": datetime.now(timezone.utc).isoformat(),
+            "model_config": result.model_config.to_json(), "train_config": result.config.to_json(),
+            "label_schema": result.schema.to_json(), "fingerprint": result.fingerprint,
+            "split": {k: list(getattr(result.split, k)) for k in ("train", "val", "test")},
+            "metrics": result.report.headline(), "report": result.report.to_json(),
+            "histories": result.histories, "seconds": result.seconds,
+        }
+        (staging / META).write_text(json.dumps(meta, indent=1, default=float))
+        (staging / "report.md").write_text(result.report.markdown(f"Classifier {version}"))
+        if png:
+            draw_report(result.report, staging / "report.png")
+    return final
+
+
+def load_artifact(path: Path) -> LoadedModel:
+    """Read an artifact directory (safetensors + JSON only). Raises ``ValueError`` if it is not one."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    meta = json.loads((path / META).read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: artifact format {meta.get('format')!r}, expected {FORMAT}")
+    cfg = FusionConfig.from_json(meta["model_config"])
+    schema = LabelSchema.from_json(meta["label_schema"])
+    model = FusionClassifier(cfg, schema.sizes())
+    model.load_state_dict(load_file(str(path / WEIGHTS)), strict=True)
+    model.eval()
+    return LoadedModel(meta["version"], model, schema, cfg, meta)
+
+
+def register(wh: Warehouse, artifact: Path, report: EvalReport | None = None) -> ModelVersion:
+    """Record an artifact in the warehouse's ``model_versions`` (not promoted)."""
+    meta = json.loads((Path(artifact) / META).read_text())
+    markdown = (Path(artifact) / "report.md").read_text() if (Path(artifact) / "report.md").exists() else None
+    return wh.register_model_version(meta["version"], str(Path(artifact).resolve()), meta["label_schema"],
+                                     meta["metrics"], meta["split"]["test"], markdown)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    candidate: str
+    promoted: str | None
+    test_calls: int
+    labels: tuple[str, ...]  # compared (in both schemas)
+    candidate_f1: float
+    promoted_f1: float | None
+    better: bool
+    reason: str
+
+
+def evaluate_on(loaded: LoadedModel, store: FeatureStore, rows: list[tuple[str, str, str]],
+                call_ids: list[str], labels: tuple[str, ...]) -> float:
+    """Mean macro-F1 of ``loaded`` over ``labels`` on ``call_ids`` (against ``rows``)."""
+    from models.data import prepare
+    from models.train import predict
+
+    prep = prepare(store, call_ids, loaded.config)
+    probs = predict(loaded.model, prep)
+    schema = LabelSchema(tuple((lab, loaded.schema.values(lab)) for lab in labels))
+    targets = schema.encode(call_ids, rows)
+    preds = {lab: probs[lab].argmax(1) for lab in labels}
+    return mean_macro_f1(evaluate_predictions(schema, targets, preds))
+
+
+def compare_with_promoted(wh: Warehouse, store: FeatureStore, candidate: LoadedModel,
+                          rows: list[tuple[str, str, str]], min_gain: float = 0.0) -> Comparison:
+    """Score the candidate and the promoted version on the candidate's test split, same labels."""
+    test = [c for c in candidate.meta["split"]["test"] if store.has(c)]
+    current = wh.promoted_version()
+    if current is None:
+        f1 = evaluate_on(candidate, store, rows, test, candidate.schema.names)
+        return Comparison(candidate.version, None, len(test), candidate.schema.names, f1, None, True,
+                          "no version is promoted yet")
+    old = load_artifact(Path(current.artifact_uri))
+    shared = tuple(lab for lab in candidate.schema.names
+                   if lab in old.schema.names and old.schema.values(lab) == candidate.schema.values(lab))
+    if not shared:
+        return Comparison(candidate.version, old.version, len(test), (), float("nan"), None, False,
+                          "no label in common with the promoted version: promote by hand if intended")
+    new_f1 = evaluate_on(candidate, store, rows, test, shared)
+    old_f1 = evaluate_on(old, store, rows, test, shared)
+    better = bool(np.isfinite(new_f1) and new_f1 > old_f1 + min_gain)
+    why = (f"mean macro-F1 on {len(test)} test calls over {', '.join(shared)}: "
+           f"{new_f1:.3f} (new) vs {old_f1:.3f} ({old.version})")
+    return Comparison(candidate.version, old.version, len(test), shared, new_f1, old_f1, better, why)
+
+
+def promote_if_better(wh: Warehouse, store: FeatureStore, artifact: Path, rows: list[tuple[str, str, str]],
+                      min_gain: float = 0.0) -> Comparison:
+    """Promote the registered ``artifact`` if it beats the promoted version on its test split."""
+    cand = load_artifact(artifact)
+    cmp = compare_with_promoted(wh, store, cand, rows, min_gain)
+    if cmp.better:
+        wh.promote(cand.version)
+    return cmp

@@ -1,0 +1,70 @@
+"""One retraining run as a plain function: warehouse labels -> trained, evaluated, registered model,
+promoted only if it beats the promoted one on the same test split. The ``retrain_qc`` flow and
+``callqc train`` are thin shells over :func:`retrain`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from models.features import FeatureStore
+from models.registry import Comparison, promote_if_better, register, save_artifact
+from models.train import EpochHook, LabeledData, TrainConfig, TrainResult, train_classifier
+from qc.config import Settings
+
+if TYPE_CHECKING:
+    from warehouse import Warehouse
+
+log = logging.getLogger("callqc.models")
+
+
+def labels_from_warehouse(wh: Warehouse) -> LabeledData:
+    """The latest label of every labeled (call, label) in the warehouse."""
+    frame = wh.labels_frame()
+    return LabeledData(tuple((str(c), str(lab), str(v))
+                             for c, lab, v in zip(frame["call_id"], frame["label"], frame["value"])))
+
+
+@dataclass(frozen=True)
+class RetrainOutcome:
+    version: str
+    artifact: Path
+    result: TrainResult
+    comparison: Comparison | None  # None when not asked to promote
+    promoted: bool
+
+    def markdown(self) -> str:
+        lines = [self.result.report.markdown(f"Retraining: classifier `{self.version}`"), "",
+                 "## Promotion", ""]
+        if self.comparison is None:
+            lines.append("Not considered (promotion was not asked for).")
+        else:
+            verdict = "promoted" if self.promoted else "not promoted"
+            lines.append(f"**{verdict}**: {self.comparison.reason}")
+        secs = self.result.seconds
+        lines += ["", "## Time", "", f"- training: {sum(v for k, v in secs.items() if k.startswith('train.')) / 60:.1f} min",
+                  f"- preparing inputs: {sum(v for k, v in secs.items() if k.startswith('prepare.')) / 60:.1f} min",
+                  f"- train / validation / test calls: {len(self.result.split.train)} / {len(self.result.split.val)}"
+                  f" / {len(self.result.split.test)}"]
+        return "\n".join(lines)
+
+
+def retrain(cfg: Settings, wh: Warehouse, train_cfg: TrainConfig = TrainConfig(), promote: bool = True,
+            store: FeatureStore | None = None, hook: EpochHook | None = None) -> RetrainOutcome:
+    """Train on every labeled call with stored features, store the artifact, register the version and
+    (``promote``) promote it if it beats the promoted version on its own test split."""
+    store = store or FeatureStore.for_settings(cfg)
+    data = labels_from_warehouse(wh)
+    if not data.rows:
+        raise ValueError("the warehouse holds no labels: import some with `callqc labels import`")
+    result = train_classifier(data, store, train_cfg, hook=hook)
+    artifact = save_artifact(result, cfg.models_dir)
+    version = register(wh, artifact).version
+    comparison = promote_if_better(wh, store, artifact, list(data.rows)) if promote else None
+    outcome = RetrainOutcome(version, artifact, result, comparison, bool(comparison and comparison.better))
+    # the stored report also says whether it was promoted and why
+    wh.register_model_version(version, str(artifact.resolve()), result.schema.to_json(),
+                              result.report.headline(), list(result.split.test), outcome.markdown())
+    return outcome

@@ -1,0 +1,284 @@
+"""Training: labeled calls -> a fused classifier, its ablations, and their evaluation on one test split.
+
+The split is by call, stratified on the labels, into train / validation / test (or a test set given
+by the caller, e.g. a separate corpus). Each variant (fused with concat and with gated fusion, text
+only, audio only) trains on the same train split with AdamW, linear warmup then linear decay,
+class-weighted cross-entropy per head (calls missing a label are masked out of that head), and early
+stopping on the validation mean macro-F1; seeds are fixed. The fused variant with the better
+*validation* score is kept; all are reported on the test split.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.data import Prepared, prepare
+from models.evaluate import EvalReport, LabelMetrics, evaluate_predictions, mean_macro_f1
+from models.features import FeatureStore
+from models.fusion import FusionClassifier, FusionConfig
+from models.schema import MISSING, LabelSchema
+
+log = logging.getLogger("callqc.models")
+EpochHook = Callable[[str, int, float, float], None]  # (variant, epoch, train loss, val mean macro-F1)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: FusionConfig = field(default_factory=FusionConfig)
+    variants: tuple[str, ...] = ("fused_concat", "fused_gated", "text_only", "audio_only")
+    max_epochs: int = 60
+    patience: int = 10  # epochs without a better validation score before stopping
+    batch_size: int = 32
+    lr: float = 2e-3
+    encoder_lr: float = 1e-4  # the MiniLM layers trained (finetune); LoRA adapters use ``lr``
+    weight_decay: float = 0.01
+    warmup_frac: float = 0.1
+    val_frac: float = 0.15
+    test_frac: float = 0.15
+    seed: int = 0
+    torch_threads: int = 0  # 0: torch's default
+    progress: bool = True  # tqdm bar per variant
+
+    def to_json(self) -> dict[str, object]:
+        d = asdict(self)
+        d["model"] = self.model.to_json()
+        return d
+
+
+def variant_config(base: FusionConfig, variant: str) -> FusionConfig:
+    if variant == "text_only":
+        return replace(base, modalities="text")
+    if variant == "audio_only":
+        return replace(base, modalities="audio")
+    if variant in ("fused_concat", "fused_gated"):
+        return replace(base, modalities="both", fusion=variant.removeprefix("fused_"))
+    raise ValueError(f"unknown variant {variant!r}")
+
+
+@dataclass(frozen=True)
+class LabeledData:
+    """Labeled calls: ``rows`` of ``(call_id, label, value)`` (the latest label per call and label)."""
+
+    rows: tuple[tuple[str, str, str], ...]
+
+    @property
+    def call_ids(self) -> list[str]:
+        return sorted({c for c, _, _ in self.rows})
+
+    def fingerprint(self, extra: str = "") -> str:
+        h = hashlib.sha256()
+        for row in sorted(self.rows):
+            h.update("\x1f".join(row).encode() + b"\x1e")
+        h.update(extra.encode())
+        return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Split:
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+    test: tuple[str, ...]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def split_calls(call_ids: Sequence[str], targets: Mapping[str, np.ndarray], cfg: TrainConfig,
+                test: Sequence[str] | None = None) -> Split:
+    """Stratified split by call. With ``test`` given, those calls are the test split and the rest is
+    split into train and validation. Strata: all labels' values together, falling back to one label,
+    then to none, where a stratum would be too small."""
+    from sklearn.model_selection import train_test_split
+
+    ids = np.array(list(call_ids))
+    keys = [np.array(["|".join(str(targets[lab][i]) for lab in targets) for i in range(len(ids))])]
+    keys += [targets[lab].astype(str) for lab in sorted(targets, key=lambda k: -len(set(targets[k].tolist())))]
+    keys.append(None)  # type: ignore[arg-type]
+
+    def cut(pool: np.ndarray, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        where = np.array([pos[c] for c in pool])
+        for key in keys:
+            try:
+                a, b = train_test_split(pool, test_size=frac, random_state=seed,
+                                        stratify=None if key is None else key[where])
+                return a, b
+            except ValueError:
+                continue
+        raise ValueError("cannot split")
+
+    pos = {c: i for i, c in enumerate(ids)}
+    if test is not None:
+        test_set = set(test)
+        rest = np.array([c for c in ids if c not in test_set])
+        train, val = cut(rest, cfg.val_frac / (1 - cfg.test_frac), cfg.seed)
+        return Split(tuple(sorted(train)), tuple(sorted(val)), tuple(sorted(test_set & set(ids))))
+    rest, te = cut(ids, cfg.test_frac, cfg.seed)
+    train, val = cut(rest, cfg.val_frac / (1 - cfg.test_frac), cfg.seed + 1)
+    return Split(tuple(sorted(train)), tuple(sorted(val)), tuple(sorted(te)))
+
+
+def class_weights(y: np.ndarray, n: int) -> torch.Tensor:
+    """Inverse class frequency over the labeled calls, mean 1 over the classes seen."""
+    y = y[y != MISSING]
+    counts = np.bincount(y, minlength=n).astype(np.float64)
+    w = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max(1, (counts > 0).sum()), 0.0)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+@torch.no_grad()
+def predict(model: FusionClassifier, prep: Prepared, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """label -> (n calls, classes) probabilities."""
+    model.eval()
+    out: dict[str, list[np.ndarray]] = {}
+    for s in range(0, len(prep.call_ids), batch_size):
+        probs = model(prep.batch(range(s, min(s + batch_size, len(prep.call_ids))))).probabilities()
+        for k, v in probs.items():
+            out.setdefault(k, []).append(v.numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def _scores(model: FusionClassifier, prep: Prepared, y: Mapping[str, np.ndarray], schema: LabelSchema
+            ) -> dict[str, LabelMetrics]:
+    probs = predict(model, prep)
+    return evaluate_predictions(schema, y, {k: v.argmax(1) for k, v in probs.items()})
+
+
+def fit(cfg: TrainConfig, model_cfg: FusionConfig, schema: LabelSchema, train: Prepared,
+        y_train: Mapping[str, np.ndarray], val: Prepared, y_val: Mapping[str, np.ndarray], name: str = "model",
+        hook: EpochHook | None = None) -> tuple[FusionClassifier, dict[str, object]]:
+    """Train one model; returns it with the weights of its best validation epoch, and its history."""
+    from tqdm.auto import tqdm
+
+    seed_everything(cfg.seed)
+    model = FusionClassifier(model_cfg, schema.sizes())
+    enc = [p for n, p in model.named_parameters() if p.requires_grad and ".top." in n and "lora_" not in n]
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and not (".top." in n and "lora_" not in n)]
+    groups = [{"params": rest, "lr": cfg.lr}] + ([{"params": enc, "lr": cfg.encoder_lr}] if enc else [])
+    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, int(np.ceil(len(train.call_ids) / cfg.batch_size)))
+    total = steps_per_epoch * cfg.max_epochs
+    warm = max(1, int(cfg.warmup_frac * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    losses = {lab: nn.CrossEntropyLoss(weight=class_weights(y_train[lab], n), ignore_index=MISSING)
+              for lab, n in schema.sizes().items()}
+    yt = {lab: torch.from_numpy(v) for lab, v in y_train.items()}
+    rng = np.random.default_rng(cfg.seed)
+    best, best_state, best_epoch, history = -1.0, copy.deepcopy(model.state_dict()), 0, []
+    bar = tqdm(range(cfg.max_epochs), desc=name, disable=not cfg.progress, leave=False)
+    for epoch in bar:
+        model.train()
+        order = rng.permutation(len(train.call_ids))
+        total_loss = 0.0
+        for s in range(0, len(order), cfg.batch_size):
+            idx = order[s : s + cfg.batch_size]
+            out = model(train.batch(idx))
+            loss = torch.zeros(())
+            for lab, fn in losses.items():
+                target = yt[lab][idx]
+                if bool((target != MISSING).any()):
+                    loss = loss + fn(out.logits[lab], target)
+                    for branch in out.aux.values():
+                        loss = loss + model_cfg.aux_weight * fn(branch[lab], target)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            total_loss += loss.item() * len(idx)
+        val_f1 = mean_macro_f1(_scores(model, val, y_val, schema))
+        history.append({"epoch": epoch, "loss": total_loss / len(order), "val_macro_f1": val_f1})
+        bar.set_postfix(loss=f"{total_loss / len(order):.3f}", val_f1=f"{val_f1:.3f}")
+        if hook:
+            hook(name, epoch, total_loss / len(order), val_f1)
+        if val_f1 > best + 1e-4:
+            best, best_state, best_epoch = val_f1, copy.deepcopy(model.state_dict()), epoch
+        elif epoch - best_epoch >= cfg.patience:
+            break
+    bar.close()
+    model.load_state_dict(best_state)
+    model.eval()
+    return model, {"best_epoch": best_epoch, "val_macro_f1": best, "epochs": len(history), "history": history}
+
+
+@dataclass
+class TrainResult:
+    """The kept model and everything needed to store, compare and explain it."""
+
+    model: FusionClassifier
+    config: TrainConfig
+    schema: LabelSchema
+    split: Split
+    report: EvalReport
+    fingerprint: str
+    histories: dict[str, dict[str, object]]
+    seconds: dict[str, float]  # prepare + per variant training seconds
+    models: dict[str, FusionClassifier]  # every variant trained
+
+    @property
+    def model_config(self) -> FusionConfig:
+        return self.model.cfg
+
+
+def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = TrainConfig(),
+                     test_call_ids: Sequence[str] | None = None, hook: EpochHook | None = None) -> TrainResult:
+    """Train every variant in ``cfg.variants`` on the same split and keep the best fused one (by
+    validation score). Calls without stored features are left out (logged). ``test_call_ids``: use
+    these calls (which must be in ``data``) as the test split instead of a share of ``data``."""
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    schema = LabelSchema.from_rows(data.rows)
+    if not schema.labels:
+        raise ValueError("no label has two or more values: nothing to learn")
+    ids = store.available(data.call_ids)
+    missing = len(data.call_ids) - len(ids)
+    if missing:
+        log.warning("%d labeled calls have no stored features and are left out", missing)
+    targets = schema.encode(ids, data.rows)
+    split = split_calls(ids, targets, cfg, test=test_call_ids)
+    pos = {c: i for i, c in enumerate(ids)}
+
+    def y(part: Sequence[str]) -> dict[str, np.ndarray]:
+        idx = [pos[c] for c in part]
+        return {lab: v[idx] for lab, v in targets.items()}
+
+    seconds: dict[str, float] = {}
+    histories: dict[str, dict[str, object]] = {}
+    models: dict[str, FusionClassifier] = {}
+    variants: dict[str, dict[str, LabelMetrics]] = {}
+    prepared: dict[str, Prepared] = {}  # by the inputs a variant reads: prepared once, shared
+    for variant in cfg.variants:
+        mcfg = variant_config(cfg.model, variant)
+        key = json.dumps([mcfg.modalities, asdict(mcfg.text), asdict(mcfg.image)], sort_keys=True)
+        t0 = time.perf_counter()
+        if key not in prepared:
+            prepared[key] = prepare(store, ids, mcfg)
+        seconds[f"prepare.{variant}"] = time.perf_counter() - t0
+        prep = prepared[key]
+        parts = {name: prep.subset([pos[c] for c in getattr(split, name)]) for name in ("train", "val", "test")}
+        t0 = time.perf_counter()
+        model, hist = fit(cfg, mcfg, schema, parts["train"], y(split.train), parts["val"], y(split.val),
+                          name=variant, hook=hook)
+        seconds[f"train.{variant}"] = time.perf_counter() - t0
+        histories[variant] = hist
+        models[variant] = model
+        variants[variant] = _scores(model, parts["test"], y(split.test), schema)
+    fused = [v for v in cfg.variants if v.startswith("fused")] or list(cfg.variants)
+    kept = max(fused, key=lambda v: float(histories[v]["val_macro_f1"]))  # type: ignore[arg-type]
+    report = EvalReport(variant=kept, variants=variants, test_call_ids=split.test)
+    fp = data.fingerprint(json.dumps([cfg.to_json(), list(split.test)], sort_keys=True, default=str))
+    return TrainResult(models[kept], cfg, schema, split, report, fp, histories, seconds, models)

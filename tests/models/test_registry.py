@@ -1,0 +1,115 @@
+"""Artifacts (safetensors + JSON), the model registry, promotion only when better, scoring."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.registry import LoadedModel, load_artifact, promote_if_better, register, save_artifact
+from models.score import score_features, score_stored_calls
+from models.train import LabeledData, train_classifier
+from qc.config import Settings
+from warehouse import Warehouse
+from warehouse.testing import dummy_call_result
+
+from .conftest import quick_config
+
+
+@pytest.fixture
+def wh(tmp_path: Path):
+    w = Warehouse.from_url(f"sqlite:///{tmp_path / 'callqc.db'}")
+    yield w
+    w.close()
+
+
+def store_calls(wh: Warehouse, call_ids: list[str]) -> None:
+    run = wh.start_run({}, "test")
+    for cid in call_ids:
+        wh.save_call(dummy_call_result(cid, call_id=cid, external_id=f"ext-{cid}", n_words=20), run)
+
+
+def test_artifact_is_safetensors_and_json_and_round_trips_identically(toy_store, toy_result, models_dir):
+    store, _ = toy_store
+    path = save_artifact(toy_result, models_dir)
+    assert sorted(p.name for p in path.iterdir()) == ["model.json", "model.safetensors", "report.md", "report.png"]
+    meta = json.loads((path / "model.json").read_text())
+    assert meta["label_schema"] == {"pace": {"values": ["calm", "heated"]},
+                                    "tone": {"values": ["harsh", "kind", "plain"]}}
+    assert len(meta["fingerprint"]) == 64 and meta["split"]["test"] == list(toy_result.split.test)
+    assert meta["metrics"]["mean_macro_f1"] == pytest.approx(toy_result.report.headline()["mean_macro_f1"])
+    loaded = load_artifact(path)
+    original = LoadedModel(loaded.version, toy_result.model, toy_result.schema, toy_result.model_config, meta)
+    ids = list(toy_result.split.test)
+    a, b = score_features(original, store, ids), score_features(loaded, store, ids)
+    assert [(s.call_id, s.label, s.value) for s in a] == [(s.call_id, s.label, s.value) for s in b]
+    assert all(x.probabilities == y.probabilities for x, y in zip(a, b))  # identical, not close
+
+
+def test_artifact_reading_never_unpickles(toy_result, models_dir):
+    path = save_artifact(toy_result, models_dir, png=False)
+    (path / "model.safetensors").write_bytes(b"\x80\x04cos\nsystem\n.")  # a pickle, not safetensors
+    with pytest.raises(Exception) as err:
+        load_artifact(path)
+    assert "pickle" not in type(err.value).__name__.lower()
+
+
+def test_promote_only_if_better_on_the_same_test_split(toy_store, toy_result, models_dir, wh):
+    store, data = toy_store
+    rows = list(data.rows)
+    good = save_artifact(toy_result, models_dir, version="good", png=False)
+    register(wh, good)
+    first = promote_if_better(wh, store, good, rows)
+    assert first.better and wh.promoted_version().version == "good"
+
+    # trained on shuffled labels: worse on the true labels of its own test split -> not promoted
+    rng = np.random.default_rng(0)
+    values = [v for _, _, v in rows]
+    shuffled = LabeledData(tuple((c, lab, values[i]) for i, (c, lab, _) in
+                                 zip(rng.permutation(len(rows)), rows) if values[i] in
+                                 {"pace": ("calm", "heated"), "tone": ("harsh", "kind", "plain")}[lab]))
+    bad_result = train_classifier(shuffled, store, quick_config(variants=("fused_concat",), max_epochs=4))
+    bad = save_artifact(bad_result, models_dir, version="bad", png=False)
+    register(wh, bad)
+    cmp = promote_if_better(wh, store, bad, rows)
+    assert not cmp.better and cmp.promoted == "good"
+    assert cmp.candidate_f1 < cmp.promoted_f1
+    assert wh.promoted_version().version == "good"
+
+    # an equally good model is not promoted either (it must beat the promoted one)
+    same = save_artifact(toy_result, models_dir, version="same", png=False)
+    register(wh, same)
+    assert not promote_if_better(wh, store, same, rows).better
+    assert wh.promoted_version().version == "good"
+
+
+def test_score_stored_calls_with_the_promoted_version(toy_store, toy_result, models_dir, wh, tmp_path):
+    store, _ = toy_store
+    cfg = Settings(data_dir=tmp_path / "data")
+    ids = list(toy_result.split.test[:5])
+    store_calls(wh, ids)
+    assert score_stored_calls(cfg, ids, wh=wh, store=store).version is None  # nothing promoted: no scores
+    path = save_artifact(toy_result, models_dir, version="v1", png=False)
+    register(wh, path)
+    wh.promote("v1")
+    report = score_stored_calls(cfg, ids + ["no-features"], wh=wh, store=store)
+    assert report.version == "v1" and report.no_features == ("no-features",)
+    assert len(report.scores) == len(ids) * 2
+    stored = [s for s in wh.load_call(ids[0]).scores if s.model_version == "v1"]
+    assert {s.label for s in stored} == {"pace", "tone"}
+    assert all(abs(sum(s.probabilities.values()) - 1) < 1e-4 for s in stored)
+
+
+def test_scoring_speed_from_stored_features(toy_store, toy_result):
+    import time
+
+    store, data = toy_store
+    loaded = LoadedModel("v", toy_result.model, toy_result.schema, toy_result.model_config, {})
+    ids = data.call_ids
+    score_features(loaded, store, ids)  # encoder caches exist after training; warm up
+    t0 = time.perf_counter()
+    score_features(loaded, store, ids)
+    rate = len(ids) / (time.perf_counter() - t0)
+    assert rate >= 20, f"{rate:.1f} calls/s"

@@ -1,0 +1,84 @@
+"""Training on code-made features: both modalities learned, missing labels masked, any schema."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.schema import MISSING, LabelSchema
+from models.train import LabeledData, split_calls, train_classifier
+
+from .conftest import quick_config
+
+
+def test_schema_takes_any_labels_and_masks_missing():
+    rows = [("a", "mood", "x"), ("b", "mood", "y"), ("a", "size", "big"), ("b", "size", "small"),
+            ("c", "size", "big"), ("c", "only_one", "v")]
+    schema = LabelSchema.from_rows(rows)
+    assert schema.names == ("mood", "size")  # a label with a single value cannot be learned
+    y = schema.encode(["a", "b", "c"], rows)
+    assert y["mood"].tolist() == [0, 1, MISSING]
+    assert y["size"].tolist() == [0, 1, 0]
+    assert LabelSchema.from_json(schema.to_json()) == schema
+
+
+def test_split_is_by_call_and_disjoint(toy_store):
+    store, data = toy_store
+    ids = data.call_ids
+    schema = LabelSchema.from_rows(data.rows)
+    split = split_calls(ids, schema.encode(ids, data.rows), quick_config())
+    parts = [set(split.train), set(split.val), set(split.test)]
+    assert sum(map(len, parts)) == len(ids)
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert split == split_calls(ids, schema.encode(ids, data.rows), quick_config())  # seeded
+
+
+def test_fused_learns_the_voice_label_and_the_word_label(toy_result):
+    rep = toy_result.report
+    fused = rep.metrics
+    # "pace" is only in the voice, "tone" only in the words: the fused model gets both
+    assert fused["pace"].macro_f1 >= 0.85, rep.table()
+    assert fused["tone"].macro_f1 >= 0.85, rep.table()
+    # each single modality misses the label the other one carries (chance: 0.5 and ~0.33)
+    assert rep.variants["text_only"]["pace"].macro_f1 <= fused["pace"].macro_f1 - 0.2, rep.table()
+    assert rep.variants["audio_only"]["tone"].macro_f1 <= fused["tone"].macro_f1 - 0.2, rep.table()
+    assert rep.variant in ("fused_concat", "fused_gated")
+
+
+def test_missing_labels_are_masked_not_counted(toy_store, toy_result):
+    store, data = toy_store
+    labeled_tone = {c for c, lab, _ in data.rows if lab == "tone"}
+    test = toy_result.split.test
+    m = toy_result.report.metrics["tone"]
+    assert m.support == len([c for c in test if c in labeled_tone]) < len(test)
+    assert sum(m.class_support) == m.support
+    assert np.array(m.confusion).sum() == m.support
+
+
+def test_report_markdown_and_png(toy_result, tmp_path):
+    from models.evaluate import draw_report
+
+    md = toy_result.report.markdown()
+    for part in ("fused_gated", "text_only", "audio_only", "Confusion", "precision", "recall"):
+        assert part in md
+    png = draw_report(toy_result.report, tmp_path / "r.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_only_a_label_with_values_present_trains(toy_store):
+    store, data = toy_store
+    # a label nobody has two values of is left out; the others still train
+    rows = tuple(data.rows) + tuple((c, "constant", "same") for c in data.call_ids[:20])
+    result = train_classifier(LabeledData(rows), store, quick_config(variants=("fused_concat",), max_epochs=3))
+    assert set(result.schema.names) == {"pace", "tone"}
+
+
+def test_scratch_cnn_learns_the_voice_label(toy_store):
+    from dataclasses import replace
+
+    from models.fusion import FusionConfig
+    from models.image import ImageConfig
+
+    store, data = toy_store
+    cfg = quick_config(model=replace(FusionConfig(), image=ImageConfig(encoder="scratch")), variants=("audio_only",))
+    result = train_classifier(data, store, cfg)
+    assert result.report.metrics["pace"].macro_f1 >= 0.85, result.report.table()
