@@ -42,6 +42,7 @@ def _register_subapps() -> None:
         ("flows.cli_models", None),
         ("flows.cli_dashboard", "dashboard"),
         ("flows.cli_orchestrate", None),
+        ("flows.cli_bench", None),
     ):
         try:
             module = importlib.import_module(module_name)

@@ -60,6 +60,32 @@ def register(app: typer.Typer) -> None:
         if out.comparison is not None:
             typer.echo(("promoted: " if out.promoted else "not promoted: ") + out.comparison.reason)
 
+    @app.command("rescore")
+    def rescore_(
+        date_from: str = typer.Option(None, "--from", help="First call date to rescore (YYYY-MM-DD, inclusive)."),
+        date_to: str = typer.Option(None, "--to", help="Last call date to rescore (YYYY-MM-DD, inclusive)."),
+        missing_only: bool = typer.Option(False, "--missing-only",
+                                          help="Only calls the promoted model has not scored yet."),
+    ) -> None:
+        """Score stored calls again with the promoted model from their stored features (no decoding, no
+        ASR); their QA scores are recomputed and stored in SQL and Parquet."""
+        from flows.cli_orchestrate import parse_date
+        from models.score import rescore
+        from warehouse import Warehouse
+
+        start = parse_date(date_from) if date_from else None
+        end = parse_date(date_to) if date_to else None
+        if start and end and start > end:
+            raise typer.BadParameter(f"--from {start} is after --to {end}")
+        cfg = _settings()
+        with Warehouse.open(cfg) as wh:
+            try:
+                report = rescore(cfg, wh, date_from=start, date_to=end, missing_only=missing_only)
+            except LookupError as exc:
+                typer.echo(str(exc), err=True)
+                raise typer.Exit(1) from exc
+        typer.echo(report.describe())
+
     models = typer.Typer(no_args_is_help=True, help="Registered classifier versions.")
 
     @models.command("list")

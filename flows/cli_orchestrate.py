@@ -95,7 +95,7 @@ def serve(
     prefect_serve(*deps)
 
 
-def _date(value: str) -> date:
+def parse_date(value: str) -> date:
     try:
         return datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
@@ -113,7 +113,7 @@ def backfill(
     from flows.nightly import run_nightly
     from qc.config import get_settings
 
-    start, end = _date(date_from), _date(date_to)
+    start, end = parse_date(date_from), parse_date(date_to)
     if start > end:
         raise typer.BadParameter(f"--from {start} is after --to {end}")
     cfg = get_settings()

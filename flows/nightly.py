@@ -9,6 +9,7 @@ bad call becomes a stored rejection and never stops the batch.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -25,8 +26,8 @@ import qc
 from qc.audio import content_hash
 from qc.config import Settings, get_settings
 from qc.inbox import in_date_range, scan_inbox
-from qc.pipeline import analyze_call
-from qc.records import BadRecording, CallMeta, Rejection
+from models.features import FeatureStore, analyze_with_features
+from qc.records import BadRecording, CallMeta, CallResult, Rejection
 from qc.retry import retry, transient_os_error
 from qc.rules import load_rules
 from warehouse import Warehouse
@@ -51,6 +52,7 @@ class CallOutcome:
     qa_score: float | None = None
     qa_passed: bool | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    scored_by: str | None = None  # the model version that scored the call (None: no model promoted)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,19 @@ class RunSummary:
     def real_time_factor(self) -> float | None:
         """Wall seconds of the run per second of audio processed (below 1: faster than real time)."""
         return self.processing_seconds / self.audio_seconds if self.audio_seconds > 0 else None
+
+    def scored_by_line(self) -> str:
+        """Which model versions scored the processed calls, in words."""
+        processed = [o for o in self.outcomes if o.status == "processed"]
+        versions: dict[str, int] = {}
+        for o in processed:
+            if o.scored_by:
+                versions[o.scored_by] = versions.get(o.scored_by, 0) + 1
+        unscored = sum(1 for o in processed if not o.scored_by)
+        parts = [f"{n} calls scored by model {v}" for v, n in sorted(versions.items())]
+        if unscored:
+            parts.append(f"{unscored} not scored (no model promoted, or scoring failed: see the log)")
+        return "; ".join(parts) or "-"
 
     @property
     def flagged(self) -> int:
@@ -125,14 +140,18 @@ def handle_call(meta: CallMeta, call_id: str, cfg: Settings, run_id: str) -> Cal
         return CallOutcome(meta.external_id, str(meta.path), "rejected", call_id, reason)
 
     try:
-        result = analyze_call(meta, cfg, call_id=call_id)
+        result, features = analyze_with_features(meta, cfg, call_id=call_id)
     except BadRecording as exc:
         return reject(exc.reason)
     except Exception as exc:  # one broken call must not stop the batch: store why, keep going
         logging.getLogger("callqc").error("call %s failed:\n%s", meta.external_id, traceback.format_exc())
         return reject(f"internal error: {type(exc).__name__}: {exc}")
-    # Parquet first, then SQL: the SQL row is what marks a call as done, so a crash in between
-    # leaves the call unseen and the rerun rewrites the same Parquet file.
+    # The classifier's features first (training and `callqc rescore` read them), then the scores of the
+    # promoted model, then Parquet, then SQL: the SQL row is what marks a call as done, so a crash in
+    # between leaves the call unseen and the rerun rewrites the same files.
+    store_features = FeatureStore.for_settings(cfg)
+    store("storing the features of", lambda: store_features.save(features), transient_os_error)
+    result, scored_by = _score(result, cfg, wh, store_features)
     store("writing Parquet for", lambda: parquet.write_call(result, cfg.parquet_dir), transient_os_error)
     store("storing", lambda: wh.save_call(result, run_id))
     return CallOutcome(
@@ -140,7 +159,26 @@ def handle_call(meta: CallMeta, call_id: str, cfg: Settings, run_id: str) -> Cal
         audio_seconds=result.call.duration, seconds=time.perf_counter() - t0, layout=result.call.layout,
         words=len(result.words), talk_ratio_agent=result.metrics.talk_ratio_agent, timings=result.timings,
         qa_score=result.qa.score if result.qa else None, qa_passed=result.qa.passed if result.qa else None,
+        scored_by=scored_by,
     )
+
+
+def _score(result: CallResult, cfg: Settings, wh: Warehouse, features: FeatureStore) -> tuple[CallResult, str | None]:
+    """The call scored by the promoted model (if any) and the version that scored it. A model that
+    fails to score leaves the call stored without model scores (logged; ``callqc rescore
+    --missing-only`` fills them in later) rather than losing the night's analysis of it."""
+    from models.score import score_new_call
+
+    t0 = time.perf_counter()
+    try:
+        scored, version = score_new_call(cfg, wh, result, features, load_rules(cfg.rules_file))
+    except Exception:
+        logging.getLogger("callqc").error("scoring call %s failed; stored without model scores:\n%s",
+                                          result.call_id, traceback.format_exc())
+        return result, None
+    if version is None:
+        return result, None
+    return dataclasses.replace(scored, timings={**scored.timings, "classify": time.perf_counter() - t0}), version
 
 
 @task(name="hash-file", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
@@ -187,6 +225,7 @@ def report_markdown(summary: RunSummary) -> str:
              f"- processing: {summary.processing_seconds:.1f} s wall, real-time factor "
              + (f"{rtf:.3f}" if rtf is not None else "-"),
              "- mean QA score: " + (f"{mean:.1f}" if mean is not None else "-"),
+             "- classifier: " + summary.scored_by_line(),
              f"- flagged (failed QA): {summary.flagged}", ""]
     flagged = [o for o in summary.outcomes if o.status == "processed" and o.qa_passed is False]
     if flagged:

@@ -60,10 +60,19 @@ def analyze_with_features(meta: CallMeta, cfg: Settings, call_id: str | None = N
     """:func:`qc.pipeline.analyze_call` and the call's features from the same decoded audio."""
     from qc.pipeline import analyze_call
 
+    import dataclasses
+    import time
+
+    t0 = time.perf_counter()
     rec = load_recording(meta, cfg, call_id=call_id)
+    decode = time.perf_counter() - t0
     try:
         result = analyze_call(meta, cfg, call_id=call_id, recording=rec)
-        return result, call_features(result, rec)
+        t0 = time.perf_counter()
+        features = call_features(result, rec)
+        timings = {**result.timings, "decode": result.timings.get("decode", 0.0) + decode,
+                   "spectrogram": time.perf_counter() - t0}
+        return dataclasses.replace(result, timings=timings), features
     finally:
         rec.close()
 

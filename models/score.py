@@ -7,10 +7,12 @@ Each score records the model version that made it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +20,9 @@ from models.data import prepare
 from models.features import FeatureStore
 from models.registry import LoadedModel, load_artifact
 from qc.config import Settings
-from qc.records import Score
+from qc.records import CallResult, Score
+from qc.rules import RuleSet
+from qc.scorecard import with_scores
 
 if TYPE_CHECKING:
     from warehouse import Warehouse
@@ -85,3 +89,101 @@ def score_stored_calls(cfg: Settings, call_ids: Sequence[str], wh: Warehouse | N
     finally:
         if own:
             wh.close()
+
+
+def _with_model_scores(result: CallResult, new: Sequence[Score], prior: Sequence[Score], card: RuleSet
+                       ) -> CallResult:
+    """``result`` holding ``new`` (one model version's scores) beside the ``prior`` scores of other
+    versions, with its QA score recomputed from ``new`` alone (what the warehouse keeps: scores of every
+    version, the QA score of the latest scoring)."""
+    versions = {s.model_version for s in new}
+    kept = [s for s in prior if s.model_version not in versions]
+    scored = with_scores(result, new, card)
+    return dataclasses.replace(scored, scores=tuple(kept) + tuple(new))
+
+
+def score_new_call(cfg: Settings, wh: Warehouse, result: CallResult, store: FeatureStore, card: RuleSet
+                   ) -> tuple[CallResult, str | None]:
+    """A freshly analysed call (its features already in ``store``) scored by the promoted model, its QA
+    score recomputed with the model items, and the version that scored it; unchanged (and None) when no
+    version is promoted. Scores an earlier run stored for other versions are kept (they stay in SQL, so
+    Parquet keeps them too)."""
+    current = wh.promoted_version()
+    if current is None:
+        return result, None
+    new = score_features(loaded(Path(current.artifact_uri)), store, [result.call_id])
+    return _with_model_scores(result, new, wh.call_scores(result.call_id), card), current.version
+
+
+@dataclass(frozen=True)
+class RescoreReport:
+    version: str
+    rescored: tuple[str, ...]
+    no_features: tuple[str, ...]  # stored calls without features (analysed before features were kept)
+    stale_rules: tuple[str, ...]  # analysed under another rules file: reprocess them to rescore
+    skipped: tuple[str, ...] = ()  # already scored by ``version`` (``missing_only``)
+
+    def describe(self) -> str:
+        parts = [f"rescored {len(self.rescored)} calls with model {self.version}"]
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} already scored by it")
+        if self.no_features:
+            parts.append(f"{len(self.no_features)} without stored features (reprocess them)")
+        if self.stale_rules:
+            parts.append(f"{len(self.stale_rules)} analysed under another rules file (reprocess them)")
+        return "; ".join(parts)
+
+
+def rescore(cfg: Settings, wh: Warehouse, call_ids: Sequence[str] | None = None, *,
+            date_from: date | None = None, date_to: date | None = None, missing_only: bool = False,
+            batch_size: int = 256, store: FeatureStore | None = None) -> RescoreReport:
+    """Score stored calls again from their stored features with the promoted model, without decoding or
+    transcribing anything, and store the scores and recomputed QA scores in Parquet and SQL.
+
+    ``call_ids`` (default: every stored call dated ``date_from``..``date_to``); ``missing_only`` skips
+    calls the promoted version has already scored. Each batch is written to Parquet first, then to SQL
+    in one transaction, so a crash leaves nothing half-stored and a rerun finishes the job. Raises
+    ``LookupError`` when no model version is promoted."""
+    from qc.rules import load_rules
+    from warehouse import parquet
+
+    current = wh.promoted_version()
+    if current is None:
+        raise LookupError("no model version is promoted: train one (`callqc train`) or promote one "
+                          "(`callqc models promote VERSION`)")
+    model = loaded(Path(current.artifact_uri))
+    card = load_rules(cfg.rules_file)
+    store = store or FeatureStore.for_settings(cfg)
+    ids = list(call_ids) if call_ids is not None else wh.call_ids(date_from, date_to)
+    rescored: list[str] = []
+    skipped: list[str] = []
+    stale: list[str] = []
+    have = store.available(ids)
+    have_set = set(have)
+    missing = [c for c in ids if c not in have_set]
+    for i in range(0, len(have), batch_size):
+        chunk = have[i:i + batch_size]
+        results = [wh.load_call(c) for c in chunk]
+        if missing_only:
+            done = {r.call_id for r in results if any(s.model_version == current.version for s in r.scores)}
+            skipped += [c for c in chunk if c in done]
+            results = [r for r in results if r.call_id not in done]
+        if not results:
+            continue
+        scores: dict[str, list[Score]] = {r.call_id: [] for r in results}
+        for s in score_features(model, store, list(scores), batch_size=64):
+            scores[s.call_id].append(s)
+        updated = []
+        for r in results:
+            try:
+                updated.append(_with_model_scores(r, scores[r.call_id], r.scores, card))
+            except ValueError:  # a rule of today's card has no stored result: the call needs reprocessing
+                stale.append(r.call_id)
+        parquet.write_calls(updated, cfg.parquet_dir)
+        wh.save_scoring(updated)
+        rescored += [r.call_id for r in updated]
+    if missing:
+        log.warning("%d stored calls have no features and were not rescored: %s", len(missing), missing[:5])
+    if rescored:
+        parquet.compact(cfg.parquet_dir)
+    return RescoreReport(current.version, tuple(rescored), tuple(missing), tuple(stale), tuple(skipped))

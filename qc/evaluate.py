@@ -207,6 +207,19 @@ def transcript_text(doc: object) -> str:
     return " ".join(str(t.get("text", "")).strip() for t in ordered if str(t.get("text", "")).strip())
 
 
+def redacted_transcript_text(doc: dict) -> str:
+    """:func:`transcript_text` with the PII the generator spoke (``doc["pii"]``) cut out: the reference
+    for stored text, which holds placeholders there (redaction is on by default) that the Whisper
+    normalizer drops."""
+    turns = [dict(t) for t in doc["turns"]]
+    for item in doc.get("pii", []):
+        turn = turns[item["turn"]]
+        if item["spoken"] not in turn["text"]:
+            raise ValueError(f"PII {item['spoken']!r} not in turn {item['turn']}")
+        turn["text"] = turn["text"].replace(item["spoken"], " ")
+    return transcript_text(turns)
+
+
 def reference_turns(doc: object) -> list[tuple[float, float, str]]:
     """(start, end, speaker) of a generator transcript's turns."""
     turns = doc.get("turns", []) if isinstance(doc, dict) else doc

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from qc.config import Settings
-from qc.evaluate import wer_report
+from qc.evaluate import redacted_transcript_text, wer_report
 from qc.synth import generate_corpus
 
 pytestmark = pytest.mark.slow
@@ -32,17 +32,6 @@ def _sql_counts(url: str) -> dict[str, int]:
 
 def _parquet(root: Path, name: str) -> pd.DataFrame:
     return ds.dataset(root / name, format="parquet", partitioning="hive").to_table().to_pandas()
-
-
-def redacted_reference(truth: dict) -> list[dict]:
-    """Reference turns with the spoken PII removed: stored text holds placeholders there (redaction is
-    on by default), and the Whisper normalizer drops bracketed placeholders from both sides."""
-    turns = [dict(t) for t in truth["turns"]]
-    for item in truth["pii"]:
-        turn = turns[item["turn"]]
-        assert item["spoken"] in turn["text"]
-        turn["text"] = turn["text"].replace(item["spoken"], " ")
-    return turns
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +65,7 @@ def test_nightly_flow_end_to_end(stereo_inbox: Path, tmp_path: Path, prefect_har
     pairs = []
     for external_id, group in words.groupby("external_id"):
         truth = json.loads((stereo_inbox / "transcripts" / f"{external_id}.json").read_text())
-        reference = " ".join(t["text"] for t in sorted(redacted_reference(truth), key=lambda t: t["start"]))
+        reference = redacted_transcript_text(truth)
         pairs.append((external_id, reference, " ".join(group["text"])))
     assert len(pairs) == 6
     wer = wer_report(pairs).wer

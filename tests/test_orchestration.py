@@ -10,9 +10,11 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from models.features import CallFeatures
 from qc.config import Settings
 from qc.inbox import call_date, in_date_range, scan_inbox
 from qc.records import BadRecording, CallMeta
@@ -159,7 +161,7 @@ def test_file_briefly_unavailable_is_read_on_retry(tmp_path, monkeypatch):
 
 
 def _stub_analysis(monkeypatch, started_at: datetime | None = None):
-    """``analyze_call`` -> a plausible stored result for the file (no models run)."""
+    """``analyze_with_features`` -> a plausible stored result for the file, tiny features (no models run)."""
     import flows.nightly
 
     def fake(meta, cfg, call_id=None, hook=None, recording=None):
@@ -168,10 +170,13 @@ def _stub_analysis(monkeypatch, started_at: datetime | None = None):
         probe(meta.path)  # a broken file is still rejected for its real reason
         result = dummy_call_result(meta.external_id, call_id=call_id, external_id=meta.external_id,
                                    started_at=meta.started_at or started_at, qa_passed=meta.external_id != "b")
-        return dataclasses.replace(result, call=dataclasses.replace(result.call, source_path=str(meta.path),
-                                                                    duration=60.0))
+        result = dataclasses.replace(result, call=dataclasses.replace(result.call, source_path=str(meta.path),
+                                                                      duration=60.0))
+        features = CallFeatures(result.call_id, np.zeros((2, 1, 8, 8), np.float16), np.array([True, True]),
+                                np.zeros(0, np.int8), ())
+        return result, features
 
-    monkeypatch.setattr(flows.nightly, "analyze_call", fake)
+    monkeypatch.setattr(flows.nightly, "analyze_with_features", fake)
 
 
 def test_transient_warehouse_failure_is_retried(tmp_path, monkeypatch):

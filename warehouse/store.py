@@ -323,6 +323,46 @@ class Warehouse:
                 found.update(s.scalars(sa.select(Call.call_id).where(Call.call_id.in_(chunk))))
         return found
 
+    def call_ids(self, date_from: date | None = None, date_to: date | None = None) -> list[str]:
+        """Ids of the stored calls, by call date (``date_from``/``date_to`` inclusive), then id."""
+        stmt = sa.select(Call.call_id).order_by(Call.call_date, Call.call_id)
+        if date_from is not None:
+            stmt = stmt.where(Call.call_date >= date_from)
+        if date_to is not None:
+            stmt = stmt.where(Call.call_date <= date_to)
+        with self._read() as s:
+            return list(s.scalars(stmt))
+
+    def call_scores(self, call_id: str) -> tuple[Score, ...]:
+        """Every stored score of a call (all model versions), ordered by label and model version."""
+        t = ScoreRow.__table__
+        with self._read() as s:
+            rows = s.execute(sa.select(t).where(t.c.call_id == call_id).order_by(t.c.label, t.c.model_version))
+            return tuple(Score(call_id=call_id, label=r.label, model_version=r.model_version, value=r.value,
+                               probabilities=dict(r.probabilities)) for r in rows)
+
+    def save_scoring(self, results: Sequence[CallResult]) -> None:
+        """Store the classifier scores and QA score of already stored calls (one transaction), leaving
+        their transcripts, metrics and rule results as they are: what a re-score changes.
+
+        Raises ``KeyError`` (and stores nothing) when a result names a call that is not stored."""
+        if not results:
+            return
+        for r in results:
+            _check_result(r)
+        ids = [r.call_id for r in results]
+        unknown = set(ids) - self.known_call_ids(ids)
+        if unknown:
+            raise KeyError(f"calls that are not stored: {sorted(unknown)[:10]}")
+        now = utcnow()
+        qa_table = QAScoreRow.__table__
+        with self._write() as s:
+            for r in results:
+                self._upsert_scores(s, r.scores, now)
+                s.execute(sa.delete(qa_table).where(qa_table.c.call_id == r.call_id))
+                if rows := _qa_rows(r):
+                    s.execute(qa_table.insert(), rows)
+
     def call_date(self, call_id: str) -> date | None:
         """The stored call's partition date (see :class:`warehouse.schema.Call`), None if not stored."""
         with self._read() as s:
@@ -744,19 +784,15 @@ def _small_child_rows(result: CallResult) -> list[tuple[sa.Table, list[dict[str,
     ]
     m = result.metrics
     metrics = [{"call_id": cid, **{n: getattr(m, n) for n in _METRIC_NAMES}}]
-    qa = (
-        [
-            {
-                "call_id": cid,
-                "score": result.qa.score,
-                "passed": result.qa.passed,
-                "breakdown": {k: float(v) for k, v in result.qa.breakdown.items()},
-            }
-        ]
-        if result.qa is not None
-        else []
-    )
-    return [(MetricsRow.__table__, metrics), (RuleResultRow.__table__, rules), (QAScoreRow.__table__, qa)]
+    return [(MetricsRow.__table__, metrics), (RuleResultRow.__table__, rules), (QAScoreRow.__table__, _qa_rows(result))]
+
+
+def _qa_rows(result: CallResult) -> list[dict[str, Any]]:
+    qa = result.qa
+    if qa is None:
+        return []
+    return [{"call_id": result.call_id, "score": qa.score, "passed": qa.passed,
+             "breakdown": {k: float(v) for k, v in qa.breakdown.items()}}]
 
 
 def _model_version(row: ModelVersionRow) -> ModelVersion:
