@@ -17,11 +17,14 @@ def register(app: typer.Typer) -> None:
                                       help="Also time WhisperX (makes bench/.venv-whisperx once: several GB)."),
         side_calls: int = typer.Option(4, "--side-calls", min=1, help="Stereo calls in the side-by-side timing."),
         out: Path = typer.Option(Path("bench/results"), "--out", help="Where the JSON and latest.md go."),  # noqa: B008
+        readme: bool = typer.Option(True, "--readme/--no-readme", help="Put the table into README.md's bench section."),
     ) -> None:
         """Run the whole nightly pipeline on a fixed synthetic corpus and print speed and quality tables."""
         from bench.suite import run
 
         if device not in ("auto", "cpu", "cuda"):
             raise typer.BadParameter("--device must be auto, cpu or cuda")
+        from bench.suite import HERE
+
         run(minutes=minutes, seed=seed, device=device, whisperx=whisperx, out_dir=out, side_calls=side_calls,
-            log=lambda m: typer.echo(m))
+            readme=HERE.parent / "README.md" if readme else None, log=lambda m: typer.echo(m))

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     asr_model: str = Field("tiny.en", description="'tiny.en' (shipped), 'base' (shipped, two wheels), a path or id.")
     asr_device: Device = "auto"
     asr_compute_type: str = Field("auto", description="'auto': float16 on GPU, int8 on CPU.")
-    asr_beam_size: int = Field(1, ge=1, le=10)
+    asr_beam_size: int = Field(5, ge=1, le=10, description="Whisper beam size (5: Whisper's default).")
     asr_language: str | None = "en"
     asr_cpu_threads: int = Field(0, ge=0, description="0: all cores.")
     asr_batch_size: int = Field(8, ge=1, le=64, description="Whisper windows decoded together (1: one at a time).")

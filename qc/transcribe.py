@@ -37,6 +37,10 @@ NO_SPEECH_PROB = 0.6  # Whisper's own thresholds for "this segment was not speec
 LOGPROB_THRESHOLD = -1.0
 COMPRESSION_RATIO = 2.4  # above this gzip ratio, Whisper's text is a repetition loop
 UNHEARD_TAIL = 4.0  # a batched window whose words stop this long before its audio does ended too early (s)
+# Batches of at least this many windows go through the batched pipeline. 1: all of them. A lone window
+# decoded the sequential way (timestamp tokens, temperature fallback, seeking on inside the window)
+# cost 2-3x a batched one: 38% of the stereo transcription stage went to such windows with 2 here.
+BATCH_MIN_CLIPS = 1
 
 
 @dataclass(frozen=True)
@@ -191,7 +195,7 @@ def _recognise(model, audio: np.ndarray, clips: list[tuple[float, float]], cfg: 
     chunk at a time. Either way every chunk is a single 30 s window.
     """
     batch_size = cfg.asr_batch_size
-    if batch_size > 1 and len(clips) > 1:
+    if batch_size > 1 and len(clips) >= BATCH_MIN_CLIPS:
         segments, _ = _batched(model).transcribe(
             audio, clip_timestamps=[{"start": a, "end": b} for a, b in clips], batch_size=batch_size,
             without_timestamps=True, **_options(cfg))

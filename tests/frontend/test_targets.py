@@ -43,12 +43,10 @@ def test_stereo_diarization_der(stereo, cfg, test_output):
     assert report.der <= 0.03, report.table()
 
 
-# WER: the issue's targets (mono <= 0.10, stereo <= 0.08 with tiny.en) are only just missed on the
-# generator's flite audio: this seed measured 0.100 mono / 0.088 stereo (8 calls each, 1497 words),
-# against 0.257 / 0.299 on the espeak-ng voices the generator used first. With oracle turn boundaries
-# tiny.en still makes ~9-14% errors on some voice/style pairs (slt at high pitch, polite agents): what
-# is left is the recogniser on synthetic speech, not segmentation. The targets stay visible as xfail
-# (non-strict: they pass on a good day); the regression guards hold what is reached today.
+# WER with tiny.en (beam 5, Whisper's default) on the generator's flite audio, 8 calls of each layout
+# (1497 reference words): 0.092 mono, 0.066 stereo on this seed. Greedy decoding (beam 1) gave 0.100
+# and 0.086-0.088; the beam was chosen on the bench corpora (seeds 2026/2027: 0.081 -> 0.073 mono,
+# 0.088 -> 0.068 stereo), where it helped as much.
 WER_CALLS = 8
 
 
@@ -62,22 +60,13 @@ def stereo_wer(stereo, cfg):
     return evaluate_asr(stereo / "audio", stereo, cfg, limit=WER_CALLS)
 
 
-def test_mono_wer_regression(mono_wer, test_output):
+def test_mono_wer_target(mono_wer, test_output):
     (test_output / "frontend-wer-mono.txt").write_text(mono_wer.table() + "\n" + mono_wer.summary() + "\n")
     assert len(mono_wer.rows) == WER_CALLS
-    assert mono_wer.wer <= 0.13, mono_wer.table()
+    assert mono_wer.wer <= 0.10, mono_wer.table()
 
 
-def test_stereo_wer_regression(stereo_wer, test_output):
+def test_stereo_wer_target(stereo_wer, test_output):
     (test_output / "frontend-wer-stereo.txt").write_text(stereo_wer.table() + "\n" + stereo_wer.summary() + "\n")
-    assert stereo_wer.wer <= 0.12, stereo_wer.table()
-
-
-@pytest.mark.xfail(reason="issue target not reached on the generator's audio with tiny.en", strict=False)
-def test_mono_wer_target(mono_wer):
-    assert mono_wer.wer <= 0.10
-
-
-@pytest.mark.xfail(reason="issue target not reached on the generator's audio with tiny.en", strict=False)
-def test_stereo_wer_target(stereo_wer):
-    assert stereo_wer.wer <= 0.08
+    assert len(stereo_wer.rows) == WER_CALLS
+    assert stereo_wer.wer <= 0.08, stereo_wer.table()

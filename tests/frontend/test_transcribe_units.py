@@ -82,7 +82,7 @@ def test_settings_reach_whisper():
     turns = [Turn("c", 1.0, 4.0, 0, "SPEAKER_00")]
     transcribe(recording(1, 10), turns, ONE_AT_A_TIME, model)
     (seconds, kwargs), = model.calls
-    assert kwargs["beam_size"] == 1 and kwargs["language"] == "en"
+    assert kwargs["beam_size"] == 5 and kwargs["language"] == "en"  # the default: Whisper's own
     assert kwargs["condition_on_previous_text"] is False
     assert kwargs["word_timestamps"] is True
     assert kwargs["vad_filter"] is False  # our own VAD already chose the audio
