@@ -69,6 +69,9 @@ def load_encoder(name: str):
     return tok, model
 
 
+LENGTH_BUCKET = 8  # frozen encoder: windows per batch, grouped by length
+
+
 def windows(tok, texts: Sequence[str], roles: Sequence[int], cfg: TextConfig
             ) -> tuple[list[list[int]], list[int], list[int]]:
     """Token windows of the turns: (token ids with [CLS]/[SEP], role per window, turn per window)."""
@@ -128,11 +131,21 @@ def encode_lower(texts: Sequence[str], roles: Sequence[int], cfg: TextConfig) ->
             return {"pooled": np.zeros((0, dim), np.float32), "roles": np.zeros(0, np.int8)}
         return {"hidden": np.zeros((0, 1, dim), np.float16), "mask": np.zeros((0, 1), np.int8),
                 "roles": np.zeros(0, np.int8)}
-    ids, mask = _pad(seqs, tok.pad_token_id)
-    out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
     roles_arr = np.array(wroles, np.int8)
     if cfg.mode == "frozen":
-        return {"pooled": mean_tokens(out.last_hidden_state, mask).numpy().astype(np.float32), "roles": roles_arr}
+        # Windows of similar length share a batch, so short turns are not padded to the longest one
+        # (turns run from 3 to 96 tokens: padding them all to the longest tripled the work).
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        pooled = np.zeros((len(seqs), dim), np.float32)
+        for k in range(0, len(order), LENGTH_BUCKET):
+            part = order[k:k + LENGTH_BUCKET]
+            ids, mask = _pad([seqs[i] for i in part], tok.pad_token_id)
+            hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+            pooled[part] = mean_tokens(hidden, mask).numpy()
+        return {"pooled": pooled, "roles": roles_arr}
+    # the cached layer's tokens must line up across windows: one padded batch
+    ids, mask = _pad(seqs, tok.pad_token_id)
+    out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
     layer = model.config.num_hidden_layers - cfg.cached_layers
     return {"hidden": out.hidden_states[layer].numpy().astype(np.float16), "mask": mask.numpy().astype(np.int8),
             "roles": roles_arr}
