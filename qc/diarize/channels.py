@@ -21,6 +21,7 @@ from qc.vad import VadParams, frame_energy_db, hysteresis, segments, speech_prob
 MARGIN_DB = 10.0
 BRIDGE_GAP = 0.8  # a pause shorter than this inside one party's speech stays in the turn (s)
 DEFAULT_LEAK_DB = -60.0  # when nothing can be estimated: assume clean channels
+ACTIVE_ABOVE_FLOOR_DB = 15.0  # the other party speaks where its channel is this far above its floor
 
 
 def speaker_label(channel: int) -> str:
@@ -32,9 +33,13 @@ def leakage_db(own_energy: np.ndarray, other_energy: np.ndarray, other_prob: np.
 
     Over the frames where the other party clearly speaks loudly, ``own - other`` is the leakage gain
     while this party is quiet and higher during genuine overtalk; a low quantile picks the former.
-    The own channel's VAD is deliberately not used: Silero hears leaked speech as speech.
+    The own channel's VAD is deliberately not used: Silero hears leaked speech as speech. The other
+    party counts as speaking where its VAD leans to speech and its channel is well above its own noise
+    floor: Silero's confidence alone is not enough, as it stays below 0.85 for some loud voices (a
+    low, harsh male voice never passed 0.83, the estimate fell back to clean channels and his leaked
+    speech became 30 s of the customer's talk).
     """
-    active = other_prob > 0.8
+    active = (other_prob >= 0.5) & (other_energy > np.percentile(other_energy, 10) + ACTIVE_ABOVE_FLOOR_DB)
     if active.sum() < 20:
         return DEFAULT_LEAK_DB
     loud = active & (other_energy > np.percentile(other_energy[active], 50))

@@ -150,3 +150,18 @@ def test_leakage_is_rejected_and_overtalk_kept():
     assert masks[0][100:400].mean() > 0.95 and masks[0][500:800].mean() < 0.05
     assert masks[1][500:800].mean() > 0.95 and masks[1][100:400].mean() < 0.05
     assert masks[0][850:950].mean() > 0.9 and masks[1][850:950].mean() > 0.9
+
+
+def test_leakage_is_estimated_when_the_vad_is_unsure_of_a_loud_voice():
+    """Silero stayed below 0.83 on one loud, low male voice; the leak must still be measured from where
+    that party clearly speaks (its channel far above its noise floor), not assumed absent."""
+    n = 1000
+    rng = np.random.default_rng(1)
+    speech1 = np.zeros(n, bool)
+    speech1[100:700] = True
+    level1 = np.where(speech1, -15.0 + rng.normal(0, 3, n), -60.0)
+    own = 10 * np.log10(10 ** ((level1 - 28) / 10) + 10 ** (-60 / 10))  # channel 0 hears it 28 dB down
+    unsure = np.where(speech1, rng.uniform(0.55, 0.8, n), 0.05)
+    assert leakage_db(own, level1, unsure) == pytest.approx(-28.0, abs=2.0)
+    masks = channel_activity([np.where(speech1, 0.95, 0.05), unsure], [own, level1], VadParams())
+    assert masks[0][100:700].mean() < 0.05  # the leak is not channel 0's speech
