@@ -45,7 +45,7 @@ def call_features(result: CallResult, rec: Recording, spec: SpectrogramConfig | 
     spec = spec or SpectrogramConfig(sample_rate=rec.sample_rate)
     if spec.sample_rate != rec.sample_rate:
         raise ValueError(f"spectrogram rate {spec.sample_rate} != recording rate {rec.sample_rate}")
-    images, present = role_images(lambda a, b, ch: rec.read(a, b, channel=ch), result.turns, spec)
+    images, present = role_images(lambda a, b, ch: rec.read(a, b, channel=ch), result.turns, spec, frames=rec.frames)
     role_index = {r: i for i, r in enumerate(ROLES)}
     turns = [t for t in result.turns if t.text.strip()]
     return CallFeatures(

@@ -31,14 +31,16 @@ class SpectrogramConfig:
     floor_db: float = -90.0  # dB full scale mapped to 0; 0 dBFS maps to 1
 
 
-def log_mel(samples: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
-    """(n_mels, frames) log-mel power in dBFS, clipped to [floor_db, 0]."""
+def log_mel(samples: np.ndarray, cfg: SpectrogramConfig, center: bool = True) -> np.ndarray:
+    """(n_mels, frames) log-mel power in dBFS, clipped to [floor_db, 0]. ``center=False``: frame k
+    starts at sample ``k * hop`` (no padding), for excerpts cut to frame boundaries."""
     import librosa
 
     if samples.size < cfg.n_fft:
         samples = np.pad(samples, (0, cfg.n_fft - samples.size))
     mel = librosa.feature.melspectrogram(y=samples.astype(np.float32), sr=cfg.sample_rate, n_fft=cfg.n_fft,
-                                         hop_length=cfg.hop, n_mels=cfg.n_mels, fmax=cfg.fmax, power=2.0)
+                                         hop_length=cfg.hop, n_mels=cfg.n_mels, fmax=cfg.fmax, power=2.0,
+                                         center=center)
     # power of a full-scale sine in one FFT frame (hann window): the reference for 0 dBFS
     ref = (np.hanning(cfg.n_fft).sum() / 2) ** 2
     return np.clip(10.0 * np.log10(np.maximum(mel / ref, 1e-12)), cfg.floor_db, 0.0)
@@ -53,26 +55,68 @@ def crops_of(spec: np.ndarray, cfg: SpectrogramConfig) -> np.ndarray:
     if frames < cfg.width:
         spec = np.tile(spec, (1, int(np.ceil(cfg.width / frames))))
         frames = spec.shape[1]
-    starts = np.linspace(0, frames - cfg.width, cfg.crops).round().astype(int)
+    starts = _crop_starts(frames, cfg)
     return np.stack([spec[:, s : s + cfg.width] for s in starts])
 
 
-def role_images(read, turns: Sequence[Turn], cfg: SpectrogramConfig = SpectrogramConfig()
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _crop_starts(frames: int, cfg: SpectrogramConfig) -> np.ndarray:
+    return np.linspace(0, frames - cfg.width, cfg.crops).round().astype(int)
+
+
+def role_images(read, turns: Sequence[Turn], cfg: SpectrogramConfig = SpectrogramConfig(),
+                frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Images of each role's speech and which roles spoke at all.
 
     ``read(start, end, channel) -> samples`` reads the call's audio at ``cfg.sample_rate`` (e.g.
-    :meth:`qc.audio.Recording.read`). Returns ``images`` of shape (2, crops, n_mels, width), float16
-    in [0, 1] (0 = ``floor_db``), roles in :data:`qc.records.ROLES` order, and ``present`` (2,) bool.
+    :meth:`qc.audio.Recording.read`); ``frames``: the call's length in samples (reads stop there).
+    Returns ``images`` of shape (2, crops, n_mels, width), float16 in [0, 1] (0 = ``floor_db``), roles
+    in :data:`qc.records.ROLES` order, and ``present`` (2,) bool.
+
+    The images are crops of the log-mel spectrogram of each role's speech put end to end. Only the
+    audio under the crops is read and transformed (about 31 s per role, however long the call), so a
+    call of hours takes no more memory than one of minutes; the crops equal those cut from the
+    spectrogram of the whole role.
     """
     images = np.zeros((len(ROLES), cfg.crops, cfg.n_mels, cfg.width), np.float16)
     present = np.zeros(len(ROLES), bool)
+    sr = cfg.sample_rate
     for r, role in enumerate(ROLES):
-        parts = [read(t.start, t.end, t.channel) for t in turns if t.role == role and t.end > t.start]
-        parts = [p for p in parts if p.size]
-        if not parts:
+        spans = []
+        for t in turns:
+            if t.role != role or t.end <= t.start:
+                continue
+            a, b = max(0, int(round(t.start * sr))), int(round(t.end * sr))
+            if frames is not None:
+                b = min(b, frames)
+            if b > a:
+                spans.append((a, b, t.channel))
+        total = sum(b - a for a, b, _ in spans)
+        if total == 0:
             continue
-        spec = log_mel(np.concatenate(parts), cfg)
-        images[r] = ((crops_of(spec, cfg) - cfg.floor_db) / -cfg.floor_db).astype(np.float16)
         present[r] = True
+        spec_frames = 1 + total // cfg.hop  # what librosa's centred STFT of the whole would give
+        if spec_frames <= cfg.width * cfg.crops:  # short: the crops overlap; transform it all
+            whole = np.concatenate([read(a / sr, b / sr, ch) for a, b, ch in spans])
+            crops = crops_of(log_mel(whole, cfg), cfg)
+        else:
+            excerpt = (cfg.width - 1) * cfg.hop + cfg.n_fft
+            crops = np.stack([
+                log_mel(_excerpt(read, spans, s * cfg.hop - cfg.n_fft // 2, excerpt, sr), cfg, center=False)
+                for s in _crop_starts(spec_frames, cfg)])
+        images[r] = ((crops - cfg.floor_db) / -cfg.floor_db).astype(np.float16)
     return images, present
+
+
+def _excerpt(read, spans: list[tuple[int, int, int]], start: int, length: int, sr: int) -> np.ndarray:
+    """Samples ``start``..``start + length`` of the spans put end to end (zeros outside them)."""
+    out = np.zeros(length, np.float32)
+    offset = 0  # where the current span starts in the concatenation
+    for a, b, ch in spans:
+        lo, hi = max(start, offset), min(start + length, offset + (b - a))
+        if lo < hi:
+            piece = read((a + lo - offset) / sr, (a + hi - offset) / sr, ch)
+            out[lo - start:lo - start + len(piece)] = piece
+        offset += b - a
+        if offset >= start + length:
+            break
+    return out
