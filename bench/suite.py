@@ -149,6 +149,35 @@ def classifier_quality(outcome: Any, test_cfg: Settings, test_inbox: Path) -> di
     return out
 
 
+def transcription_alone(inbox: Path, cfg: Settings) -> dict[str, float]:
+    """What transcription costs on its own, the way WhisperX or faster-whisper's ``vad_filter`` run it:
+    decode, VAD on each channel, Whisper on the speech regions (callqc's transcription stage), nothing
+    else. The baseline for what diarization, QA features and scoring add on top."""
+    from qc.assets import load_whisper
+    from qc.audio import load_recording
+    from qc.inbox import scan_inbox
+    from qc.records import Turn
+    from qc.transcribe import transcribe
+    from qc.vad import segments, speech_probabilities
+
+    model = load_whisper(cfg)
+    seconds = audio = 0.0
+    for meta in scan_inbox(inbox).calls:
+        t0 = time.perf_counter()
+        rec = load_recording(meta, cfg, call_id=meta.external_id)
+        try:
+            channels = range(rec.channels) if rec.layout == "stereo" else [None]
+            turns = [Turn(rec.call_id, a, b, ch or 0, f"SPEAKER_{ch or 0:02d}")
+                     for ch in channels for a, b in segments(speech_probabilities(rec, ch, name=cfg.vad_model),
+                                                            duration=rec.duration)]
+            transcribe(rec, turns, cfg, model)
+            audio += rec.duration
+        finally:
+            rec.close()
+        seconds += time.perf_counter() - t0
+    return {"seconds": seconds, "audio_seconds": audio}
+
+
 def channel_files(inbox: Path, work: Path, limit: int) -> list[tuple[Path, float]]:
     """Each channel of the first ``limit`` stereo calls as a 16 kHz mono WAV (what every side reads)."""
     import librosa
@@ -292,7 +321,12 @@ def render(res: dict[str, Any]) -> str:
     lines += ["", f"Stereo: diarization, QA features, spectrograms and scoring take {added:.1f} s, "
               f"{res['stages_over_transcription']:.0%} on top of the transcription stage's {st.get('transcribe', 0):.1f} s; "
               f"with decoding, storage and orchestration (the whole run's wall time, {stereo['wall_seconds']:.1f} s) "
-              f"{res['overhead_over_transcription']:.0%}.", ""]
+              f"{res['overhead_over_transcription']:.0%}.",
+              f"Against transcription alone as WhisperX runs it (decode, VAD on each channel, Whisper: "
+              f"{res['transcription_alone']['seconds']:.1f} s for the same calls), the pipeline's per-call work "
+              f"(diarization, QA features, PII, rules, spectrograms, scoring, storage: {stereo['per_call_seconds']:.1f} s) "
+              f"adds {res['per_call_over_alone']:.0%}; the whole run's wall time, with Prefect, hashing and "
+              f"Parquet compaction, {res['wall_over_alone']:.0%}.", ""]
     sbs = res["side_by_side"]
     lines += [f"Transcription of the same {sbs['files']} channel files ({sbs['audio_seconds'] / 60:.1f} min, "
               f"{sbs['compute_type']}, {sbs['threads']} threads), in one run:", "",
@@ -355,6 +389,8 @@ def run(minutes: float = 30.0, seed: int = 2026, device: str = "auto", whisperx:
             wh.promote(version)
         log("nightly_qc over the stereo half (scored by the promoted model)")
         stereo = pipeline_run(inboxes["stereo"], cfgs["stereo"])
+        log("transcription alone (decode + VAD + Whisper) over the stereo half")
+        alone = transcription_alone(inboxes["stereo"], cfgs["stereo"])
         log("transcription side by side")
         sbs = side_by_side(inboxes["stereo"], cfgs["stereo"], whisperx, side_calls, log)
         qual = quality(inboxes, cfgs)
@@ -367,6 +403,9 @@ def run(minutes: float = 30.0, seed: int = 2026, device: str = "auto", whisperx:
             "overhead_over_transcription": (stereo["wall_seconds"] - transcribe_s) / transcribe_s,
             "stages_over_transcription": sum(v for k, v in stereo["stage_seconds"].items()
                                              if k not in ("decode", "transcribe")) / transcribe_s,
+            "transcription_alone": alone,
+            "per_call_over_alone": stereo["per_call_seconds"] / alone["seconds"] - 1,
+            "wall_over_alone": stereo["wall_seconds"] / alone["seconds"] - 1,
             "classifier": {"version": version, "train_seconds": train_seconds, "labels": sorted(next(iter(f1.values()))),
                            "macro_f1": f1},
             "peak_rss_mb": peak_rss_mb(),
