@@ -37,10 +37,12 @@ NO_SPEECH_PROB = 0.6  # Whisper's own thresholds for "this segment was not speec
 LOGPROB_THRESHOLD = -1.0
 COMPRESSION_RATIO = 2.4  # above this gzip ratio, Whisper's text is a repetition loop
 UNHEARD_TAIL = 4.0  # a batched window whose words stop this long before its audio does ended too early (s)
-# Batches of at least this many windows go through the batched pipeline. 1: all of them. A lone window
-# decoded the sequential way (timestamp tokens, temperature fallback, seeking on inside the window)
-# cost 2-3x a batched one: 38% of the stereo transcription stage went to such windows with 2 here.
-BATCH_MIN_CLIPS = 1
+# Batches of at least this many windows go through the batched pipeline; a lone window is decoded the
+# sequential way (timestamp tokens, temperature fallback, seeking on inside the window). 1 was tried:
+# the stereo transcription stage ran 1.10x faster (python -m bench.batch_lone_windows), but a lone
+# window decoded batched (greedy, no timestamps) can stop early and drop the rest of its speech: half
+# the words of the 3-hour call and WER 0.31 on the 6-channel clip in tests/test_hostile_input.py.
+BATCH_MIN_CLIPS = 2
 
 
 @dataclass(frozen=True)
