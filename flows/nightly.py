@@ -173,11 +173,13 @@ def _score(result: CallResult, cfg: Settings, wh: Warehouse, features: FeatureSt
     try:
         scored, version = score_new_call(cfg, wh, result, features, load_rules(cfg.rules_file))
     except Exception:
-        logging.getLogger("callqc").error("scoring call %s failed; stored without model scores:\n%s",
+        logging.getLogger("callqc").error("scoring call %s failed; stored without new model scores:\n%s",
                                           result.call_id, traceback.format_exc())
-        return result, None
+        scored, version = result, None
     if version is None:
-        return result, None
+        # Scores an earlier run stored stay in SQL (the call's upsert keeps other versions): Parquet,
+        # rewritten from this result, must hold them too.
+        return dataclasses.replace(result, scores=wh.call_scores(result.call_id)), None
     return dataclasses.replace(scored, timings={**scored.timings, "classify": time.perf_counter() - t0}), version
 
 

@@ -100,3 +100,17 @@ def test_rescore_reports_calls_analysed_under_another_rules_file(stored, toy_res
     assert report.rescored == () and sorted(report.stale_rules) == ids
     assert "analysed under another rules file" in report.describe()
     assert {c: wh.load_call(c).qa for c in ids} == qa_before
+
+
+def test_reprocessing_without_a_promoted_model_keeps_the_stored_scores(stored):
+    """A call analysed again while no model is promoted is written with the scores SQL keeps for it, so
+    that its Parquet copy (rewritten whole) does not lose them."""
+    import dataclasses
+
+    from flows.nightly import _score
+
+    cfg, wh, store, ids = stored
+    again = dataclasses.replace(wh.load_call(ids[0]), scores=())
+    result, version = _score(again, cfg, wh, store)
+    assert version is None
+    assert result.scores == wh.call_scores(ids[0]) and {s.model_version for s in result.scores} == {"old"}
