@@ -8,7 +8,7 @@ import pytest
 
 from qc.config import Settings
 from qc.diarize import mark_overlaps, overlap_spans, speaker_bounds
-from qc.diarize.channels import channel_activity, leakage_db
+from qc.diarize.channels import EDGE_HOP, EDGE_REACH, channel_activity, leakage_db, own_sound_db, refine_edges
 from qc.diarize.embedded import (EmbeddedParams, bridge_pauses, cluster, frame_scores, label_frames, overlap_frames,
                                  overtalk_candidates, viterbi, window_spans)
 from qc.records import Turn
@@ -165,3 +165,57 @@ def test_leakage_is_estimated_when_the_vad_is_unsure_of_a_loud_voice():
     assert leakage_db(own, level1, unsure) == pytest.approx(-28.0, abs=2.0)
     masks = channel_activity([np.where(speech1, 0.95, 0.05), unsure], [own, level1], VadParams())
     assert masks[0][100:700].mean() < 0.05  # the leak is not channel 0's speech
+
+
+def _fine(spans_db: list[tuple[float, float, float]], seconds: float = 6.0, floor: float = -55.0, seed: int = 2):
+    """10 ms energies (dB): noise at ``floor`` +- 0.5 dB, with (start, end, level) sounds over it."""
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds / EDGE_HOP))
+    power = 10 ** ((floor + rng.normal(0, 0.5, n)) / 10)
+    for start, end, level in spans_db:
+        power[int(round(start / EDGE_HOP)):int(round(end / EDGE_HOP))] += 10 ** (level / 10)
+    return 10 * np.log10(power)
+
+
+def test_turn_edges_move_to_where_the_channels_own_sound_starts_and_stops():
+    """Silero's frames, hang-over and padding put a turn's edges ~0.1 s out; the channel's own energy
+    places them to a frame (10 ms), across the short pauses between words."""
+    own = _fine([(1.00, 1.60, -25.0), (1.70, 2.50, -28.0)])  # two words, a 0.1 s pause between
+    other = _fine([])
+    refined = refine_edges([(0.95, 2.66)], own_sound_db(own, other, leak_db=-30.0), duration=6.0)
+    assert len(refined) == 1
+    assert refined[0] == pytest.approx((1.00, 2.50), abs=0.02)
+    # a VAD segment that ends early (a quiet last word the VAD dropped) reaches out to it
+    refined = refine_edges([(1.05, 2.20)], own_sound_db(own, other, leak_db=-30.0), duration=6.0)
+    assert refined[0] == pytest.approx((1.00, 2.50), abs=0.02)
+
+
+def test_turn_edges_do_not_reach_into_leaked_speech_or_far_away_sound():
+    # the other party speaks right after, leaking in 30 dB down: loud over this channel's floor, but
+    # explained by the leak
+    own = _fine([(1.00, 2.50, -25.0), (2.55, 4.00, -20.0 - 30.0)])
+    other = _fine([(2.55, 4.00, -20.0)])
+    refined = refine_edges([(0.95, 2.60)], own_sound_db(own, other, leak_db=-30.0), duration=6.0)
+    assert refined[0] == pytest.approx((1.00, 2.50), abs=0.02)
+    # a hum that goes on long after the turn: that edge stays where the VAD put it
+    own = _fine([(1.00, 2.50, -25.0), (2.50, 2.50 + EDGE_REACH + 1.0, -45.0)])
+    refined = refine_edges([(0.95, 2.60)], own_sound_db(own, _fine([]), leak_db=-30.0), duration=6.0)
+    assert refined[0] == pytest.approx((1.00, 2.60), abs=0.02)
+
+
+def test_segments_without_sound_over_the_floor_keep_their_vad_edges_and_touching_ones_merge():
+    quiet = _fine([(1.0, 2.0, -60.0)])  # 1.2 dB over the noise, under floor + 3 dB: nothing to refine with
+    assert refine_edges([(0.95, 2.05)], own_sound_db(quiet, _fine([]), leak_db=-30.0), 6.0) == [(0.95, 2.05)]
+    own = _fine([(1.0, 2.0, -25.0), (2.1, 3.0, -25.0)])  # 0.1 s apart: one run once the pause is closed
+    refined = refine_edges([(0.95, 1.90), (2.20, 3.05)], own_sound_db(own, _fine([]), leak_db=-30.0), 6.0)
+    assert len(refined) == 1 and refined[0] == pytest.approx((1.0, 3.0), abs=0.02)
+
+
+def test_the_noise_floor_is_measured_around_each_turn():
+    """A long recording of near-silence with a noisier stretch around an exchange (the line noise
+    changes): over the call-wide floor, the whole noisy stretch would be one run of sound, too long to
+    give the turn its edges."""
+    own = _fine([(7.0, 30.0, -52.0), (12.0, 20.0, -25.0)], seconds=120.0, floor=-80.0)
+    sound = own_sound_db(own, _fine([], seconds=120.0, floor=-80.0), leak_db=-30.0)
+    refined = refine_edges([(11.95, 20.1)], sound, duration=120.0)
+    assert refined[0] == pytest.approx((12.0, 20.0), abs=0.02)

@@ -46,7 +46,10 @@ def test_stereo_diarization_der(stereo, cfg, test_output):
 # WER with tiny.en (beam 5, Whisper's default) on the generator's flite audio, 8 calls of each layout
 # (1497 reference words): 0.092 mono, 0.067 stereo on this seed. Greedy decoding (beam 1) gave 0.100
 # and 0.086-0.088; the beam was chosen on the bench corpora (seeds 2026/2027: 0.081 -> 0.073 mono,
-# 0.088 -> 0.068 stereo), where it helped as much.
+# 0.088 -> 0.068 stereo), where it helped as much. Stereo went to 0.077 when turn edges came from
+# each channel's sound (qc.diarize.channels.refine_edges): the words are much the same, but turns split
+# differently, and words said over the other party are read in another order (one call: 0.072 -> 0.169,
+# a sentence read before, not after, the customer's overlapping words; three calls got better).
 WER_CALLS = 8
 
 

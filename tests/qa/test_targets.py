@@ -127,12 +127,20 @@ def test_metric_definitions_agree_with_the_generators_own(qa_calls):
             assert m[f"interruptions_{role}"] == sum(o["interrupter"] == role for o in t["overlaps"]), call.call_id
 
 
-# Known gap, not in qc.conversation (whose definitions reproduce the truth exactly, test above): the
-# stereo diarizer's turn boundaries are biased (ends ~0.1 s late per turn from VAD padding and
-# hang-over; ~10% of onsets > 0.2 s late), and talk time sums that bias over every turn. Strict=False:
-# this starts passing (XPASS) once qc.diarize.channels places boundaries within a few hundredths.
-@pytest.mark.xfail(reason="diarization turn-boundary bias (qc.diarize.channels), see comment", strict=False)
-@pytest.mark.parametrize("metric", ["talk_time_agent", "talk_time_customer", "silence_longest", "overtalk_time"])
+# Known gap, not in qc.conversation (whose definitions reproduce the truth exactly, test above): talk
+# time sums every turn's boundary errors. The stereo diarizer now places turn edges from each channel's
+# own sound in 10 ms frames (qc.diarize.channels.refine_edges): on this seed talk time came within
+# 0.3 s on 17/24 (agent) and 19/24 (customer) calls instead of 8 and 11, overtalk on 23/24 instead of
+# 21, the longest silence on 24/24. What is left: sentence tails that fade under the line noise (the
+# generator's truth ends a sentence 40 dB below its peak, under the noise on low-SNR calls), a VAD that
+# misses a turn's first words, and pauses within a turn that the truth counts as talk. Strict=False: a
+# metric whose calls all come within 0.3 s shows as XPASS.
+METRICS = ["talk_time_agent", "talk_time_customer", "silence_longest", "overtalk_time"]
+MET = {"silence_longest"}
+
+
+@pytest.mark.parametrize("metric", [m if m in MET else pytest.param(m, marks=pytest.mark.xfail(
+    reason="turn-boundary errors summed over a call's turns, see comment", strict=False)) for m in METRICS])
 def test_metrics_match_the_truth(qa_calls, qa_report, metric):
     errors = {call.call_id: getattr(call.result.metrics, metric) - truth_metrics(call.truth)[metric]
               for call in qa_calls}
