@@ -101,10 +101,7 @@ def pipeline_run(inbox: Path, cfg: Settings) -> dict[str, Any]:
 def train_on(cfg: Settings, labels_csv: Path, log=print) -> tuple[str, float, dict[str, Any]]:
     """Import the labels, train (all variants), promote; returns version, seconds, the evaluation's metrics."""
     from models.corpus import read_labels
-    from models.fusion import FusionConfig
-    from models.image import ImageConfig
     from models.retrain import retrain
-    from models.text import TextConfig
     from models.train import TrainConfig
     from warehouse import Warehouse
 
@@ -113,9 +110,8 @@ def train_on(cfg: Settings, labels_csv: Path, log=print) -> tuple[str, float, di
         report = wh.import_labels(rows, who="bench", source="bench")
         if not report.ok:
             raise RuntimeError(report.describe())
-        tcfg = TrainConfig(model=FusionConfig(text=TextConfig(encoder=cfg.text_encoder),
-                                              image=ImageConfig(encoder=cfg.image_encoder)),
-                           max_epochs=40, patience=8, progress=False, val_frac=0.2, test_frac=0.2)
+        tcfg = TrainConfig.from_settings(cfg, max_epochs=40, patience=8, progress=False, val_frac=0.2,
+                                         test_frac=0.2)
         t0 = time.perf_counter()
         out = retrain(cfg, wh, tcfg)
         seconds = time.perf_counter() - t0

@@ -37,19 +37,15 @@ def register(app: typer.Typer) -> None:
         promote: bool = typer.Option(True, "--promote/--no-promote", help="Promote if better than the promoted one."),
     ) -> None:
         """Train the classifier on the warehouse's labeled calls, evaluate it, register it, promote if better."""
-        from models.fusion import FusionConfig
-        from models.image import ImageConfig
         from models.retrain import retrain
-        from models.text import TextConfig
         from models.train import TrainConfig
         from warehouse import Warehouse
 
         cfg = _settings()
         if text_mode not in ("frozen", "finetune", "lora"):
             raise typer.BadParameter("--text-mode must be frozen, finetune or lora")
-        model = FusionConfig(text=TextConfig(encoder=cfg.text_encoder, mode=text_mode, train_layers=train_layers),  # type: ignore[arg-type]
-                             image=ImageConfig(encoder=image_encoder or cfg.image_encoder))
-        tcfg = TrainConfig(model=model, seed=seed, max_epochs=epochs, torch_threads=cfg.torch_threads)
+        tcfg = TrainConfig.from_settings(cfg, text_mode=text_mode, train_layers=train_layers,
+                                         image_encoder=image_encoder, seed=seed, max_epochs=epochs)
         with Warehouse.open(cfg) as wh:
             try:
                 out = retrain(cfg, wh, tcfg, promote=promote)

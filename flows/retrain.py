@@ -11,10 +11,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE as NO_CACHE
 
-from models.fusion import FusionConfig
-from models.image import ImageConfig
 from models.retrain import RetrainOutcome, retrain
-from models.text import TextConfig
 from models.train import TrainConfig
 from qc.config import Settings, get_settings
 
@@ -37,9 +34,7 @@ def retrain_qc(settings: Settings | None = None, train_config: TrainConfig | Non
                promote: bool = True) -> RetrainOutcome:
     """Retrain the classifier on every labeled call (settings from ``QC_*`` unless given)."""
     cfg = settings or get_settings()
-    tcfg = train_config or TrainConfig(
-        model=FusionConfig(text=TextConfig(encoder=cfg.text_encoder), image=ImageConfig(encoder=cfg.image_encoder)),
-        progress=False, torch_threads=cfg.torch_threads)
+    tcfg = train_config or TrainConfig.from_settings(cfg, progress=False)
     outcome = train_task(cfg, tcfg, promote)
     create_markdown_artifact(markdown=outcome.markdown(), key="retrain-qc-report",
                              description=f"callqc classifier {outcome.version}")

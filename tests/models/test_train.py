@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from models.schema import MISSING, LabelSchema
 from models.train import LabeledData, split_calls, train_classifier
@@ -82,3 +83,20 @@ def test_scratch_cnn_learns_the_voice_label(toy_store):
     cfg = quick_config(model=replace(FusionConfig(), image=ImageConfig(encoder="scratch")), variants=("audio_only",))
     result = train_classifier(data, store, cfg)
     assert result.report.metrics["pace"].macro_f1 >= 0.85, result.report.table()
+
+
+def test_training_config_comes_from_the_settings_in_one_place():
+    """``callqc train``, the retrain flow and the bench all build their run from the settings."""
+    from models.train import TrainConfig
+    from qc.config import Settings
+
+    settings = Settings(text_encoder="/models/my-minilm", image_encoder="scratch", torch_threads=3)
+    tcfg = TrainConfig.from_settings(settings, text_mode="lora", train_layers=2, seed=7, max_epochs=5)
+    assert (tcfg.model.text.encoder, tcfg.model.text.mode, tcfg.model.text.train_layers) == ("/models/my-minilm",
+                                                                                              "lora", 2)
+    assert tcfg.model.image.encoder == "scratch"
+    assert (tcfg.torch_threads, tcfg.seed, tcfg.max_epochs) == (3, 7, 5)
+    assert TrainConfig.from_settings(settings, image_encoder="efficientnet-lite0").model.image.encoder == \
+        "efficientnet-lite0"
+    with pytest.raises(ValueError, match="frozen, finetune or lora"):
+        TrainConfig.from_settings(settings, text_mode="full")
