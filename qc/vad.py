@@ -138,15 +138,17 @@ def speech_probabilities(rec: Recording, channel: int | None, vad=None, name: st
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
-def frame_energy_db(rec: Recording, channel: int) -> np.ndarray:
-    """Energy (dBFS) per 32 ms VAD frame of one channel, aligned with :func:`speech_probabilities`."""
-    window = _WINDOW_FRAMES * FRAME / SAMPLE_RATE
+def frame_energy_db(rec: Recording, channel: int, frame: int = FRAME, window_frames: int = _WINDOW_FRAMES
+                    ) -> np.ndarray:
+    """Energy (dBFS) per ``frame`` samples of one channel, read ``window_frames`` frames at a time; by
+    default per 32 ms VAD frame, aligned with :func:`speech_probabilities`."""
+    window = window_frames * frame / rec.sample_rate
     parts = []
     for _, block in rec.windows(window, channel=channel):
-        pad = (-len(block)) % FRAME
+        pad = (-len(block)) % frame
         if pad:
             block = np.pad(block, (0, pad))
-        power = np.mean(np.square(block.reshape(-1, FRAME), dtype=np.float64), axis=1)
+        power = np.mean(np.square(block.reshape(-1, frame), dtype=np.float64), axis=1)
         parts.append(10.0 * np.log10(power + 1e-12))
     return np.concatenate(parts) if parts else np.zeros(0)
 

@@ -112,16 +112,8 @@ def bridge_pauses(turns: list[Turn], gap: float) -> list[Turn]:
 
 def fine_energy_db(rec: Recording, channel: int, hop: float = EDGE_HOP) -> np.ndarray:
     """Energy (dBFS) per ``hop`` seconds of one channel (10 ms: the turn edges' resolution)."""
-    step = int(round(hop * rec.sample_rate))
-    window = 30.0 - (30.0 % hop)
-    parts = []
-    for _, block in rec.windows(window, channel=channel):
-        pad = (-len(block)) % step
-        if pad:
-            block = np.pad(block, (0, pad))
-        power = np.mean(np.square(block.reshape(-1, step), dtype=np.float64), axis=1)
-        parts.append(10.0 * np.log10(power + 1e-12))
-    return np.concatenate(parts) if parts else np.zeros(0)
+    frame = int(round(hop * rec.sample_rate))
+    return frame_energy_db(rec, channel, frame=frame, window_frames=int(30.0 * rec.sample_rate) // frame)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
