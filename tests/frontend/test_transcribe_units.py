@@ -186,3 +186,23 @@ def test_a_failed_batched_window_is_decoded_again_alone(monkeypatch):
     turns = [Turn("c", k * 20.0, k * 20.0 + 12.0, 0, "SPEAKER_00") for k in range(10)]
     transcribe(recording(1, 220), turns, Settings(asr_batch_size=8), single)
     assert len(batched.calls) == 1 and len(single.calls) == 1  # only the failed window again
+
+
+def test_stereo_windows_of_both_channels_are_batched_together(monkeypatch):
+    """The customer's lone window goes into the agent's batch (not the slow sequential decoder), and
+    every word still comes back on its own channel, inside its own turns."""
+    import qc.transcribe
+
+    batched, single = FakeBatched(), FakeWhisper()
+    monkeypatch.setattr(qc.transcribe, "_batched", lambda model: batched)
+    agent = [Turn("c", k * 20.0, k * 20.0 + 12.0, 0, "SPEAKER_00") for k in range(4)]
+    customer = [Turn("c", 90.0, 98.0, 1, "SPEAKER_01")]
+    words = transcribe(recording(2, 120), agent + customer, Settings(asr_batch_size=8), single)
+    (clips, _, _), = batched.calls
+    assert len(clips) == 3 and not single.calls  # two agent windows and the customer's, in one batch
+    by_channel = {c: [w for w in words if w.channel == c] for c in (0, 1)}
+    assert len(by_channel[0]) >= 4 * 11 and len(by_channel[1]) >= 8
+    for channel, turns in ((0, agent), (1, customer)):
+        for w in by_channel[channel]:
+            assert w.speaker == turns[0].speaker
+            assert any(t.start - 0.2 <= w.start and w.end <= t.end + 0.2 for t in turns), w
