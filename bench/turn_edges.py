@@ -1,13 +1,15 @@
 """How close the stereo diarizer's turns come to the generator's truth: conversation metrics per call
 and every turn's start and end error.
 
-    python -m bench.turn_edges [--seed 2468] [--calls 24] [--out DIR]
+    python -m bench.turn_edges [--seed 2468] [--calls 24] [--out DIR] [--show-turns 0.06]
 
 Generates a stereo corpus (seed 2468 was the tuning seed of ``qc.diarize.channels.refine_edges``; the
 QA target tests use 97531), diarizes each call with the ``channels`` backend, gives each channel its
 true role and prints, for talk time per role, the longest silence and overtalk, how many calls come
 within 0.3 s of the truth (``qc.conversation`` on the generator's own turns), and the distribution of
 turn-boundary errors (each truth turn against the nearest hypothesis edge on its channel).
+``--show-turns S`` also lists, per call, the metric errors and every truth turn whose start or end is
+off by more than S seconds (with the hypothesis turns around it and the turn's text).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=2468)
     ap.add_argument("--calls", type=int, default=24)
     ap.add_argument("--out", type=Path, help="corpus directory (default: a temporary one)")
+    ap.add_argument("--show-turns", type=float, metavar="S", help="list turns with an edge off by more than S s")
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,11 +75,17 @@ def main(argv: list[str] | None = None) -> int:
             ours, true = dataclasses.asdict(measure(path.stem, truth["duration"], turns, [])), truth_metrics(truth)
             for k in METRICS:
                 errors[k].append(ours[k] - true[k])
+            if args.show_turns is not None:
+                print(path.stem, "  ".join(f"{k} {ours[k] - true[k]:+.2f}" for k in METRICS))
             for t in truth["turns"]:
                 own = [h for h in turns if h.channel == t["channel"]]
                 if own:
                     starts.append(min((h.start - t["start"] for h in own), key=abs))
                     ends.append(min((h.end - t["end"] for h in own), key=abs))
+                    if args.show_turns is not None and max(abs(starts[-1]), abs(ends[-1])) > args.show_turns:
+                        near = [(h.start, h.end) for h in own if h.end > t["start"] - 0.3 and h.start < t["end"] + 0.3]
+                        print(f"    {t['role']:8s} {t['start']:7.2f}-{t['end']:7.2f}  start {starts[-1]:+.3f}  "
+                              f"end {ends[-1]:+.3f}  hyp {near}  {t['text'][:50]!r}")
     print(f"{len(errors[METRICS[0]])} stereo calls, seed {args.seed}")
     for k, v in errors.items():
         e = np.abs(v)
