@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
@@ -28,15 +27,10 @@ from qc.config import Settings  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    import json
-
     import qc.transcribe as T
+    from bench._ab import transcribe_both_ways
     from bench.suite import corpus
     from qc.assets import load_whisper
-    from qc.audio import load_recording
-    from qc.diarize import diarize
-    from qc.evaluate import hypothesis_text, transcript_text, wer_report
-    from qc.records import CallMeta
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--layout", choices=("mono", "stereo", "both"), default="both")
@@ -49,33 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     model = load_whisper(cfg)
     inboxes = corpus(DEFAULT_CACHE, args.minutes, args.seed)
     layouts = ("mono", "stereo") if args.layout == "both" else (args.layout,)
-    variants = {"lone windows sequential (default)": 2, "all batched (rejected)": 1}
-    for layout in layouts:
-        seconds = {v: 0.0 for v in variants}
-        pairs: dict[str, list] = {v: [] for v in variants}
-        audio = 0.0
-        files = sorted((inboxes[layout] / "audio").glob("*.wav"))[: args.calls]
-        for k, path in enumerate(files):
-            rec = load_recording(CallMeta(external_id=path.stem, path=path), cfg, call_id=path.stem)
-            turns = diarize(rec, cfg).turns
-            if k == 0:
-                T.transcribe(rec, turns[:2], cfg, model)  # warm-up
-            truth = json.loads((inboxes[layout] / "transcripts" / f"{path.stem}.json").read_text())
-            order = list(variants) if k % 2 == 0 else list(reversed(variants))
-            for v in order:
-                T.BATCH_MIN_CLIPS = variants[v]
-                t0 = time.perf_counter()
-                words = T.transcribe(rec, turns, cfg, model)
-                seconds[v] += time.perf_counter() - t0
-                pairs[v].append((path.stem, transcript_text(truth), hypothesis_text(turns, words)))
-            audio += rec.duration
-            rec.close()
+
+    def use(n):
+        return lambda: setattr(T, "BATCH_MIN_CLIPS", n)
+
+    try:
+        for layout in layouts:
+            transcribe_both_ways(inboxes[layout], args.calls, cfg, model, {
+                "lone windows sequential (default)": use(2), "all batched (rejected)": use(1)}, layout)
+    finally:
         T.BATCH_MIN_CLIPS = 2
-        before, after = (seconds[v] for v in variants)
-        print(f"\n{layout}: {len(files)} calls, {audio / 60:.1f} audio min")
-        for v in variants:
-            print(f"  {v:34s} {seconds[v]:7.2f} s  RTF {seconds[v] / audio:.4f}  WER {wer_report(pairs[v]).wer:.4f}")
-        print(f"  all batched / sequential lone windows, time: {after / before:.3f} (speed-up {before / after:.2f}x)")
     return 0
 
 

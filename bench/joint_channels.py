@@ -16,9 +16,7 @@ references.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -31,12 +29,9 @@ from qc.config import Settings  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     import qc.transcribe as T
+    from bench._ab import transcribe_both_ways
     from bench.suite import corpus
     from qc.assets import load_whisper
-    from qc.audio import load_recording
-    from qc.diarize import diarize
-    from qc.evaluate import hypothesis_text, transcript_text, wer_report
-    from qc.records import CallMeta
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, default=11)
@@ -53,33 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     def one_at_a_time(rec, regions, cfg, model=None):
         return {c: joint(rec, {c: spans}, cfg, model)[c] for c, spans in regions.items()}
 
-    variants = {"channels one after the other (before)": one_at_a_time, "channels batched together": joint}
-    seconds = {v: 0.0 for v in variants}
-    pairs: dict[str, list] = {v: [] for v in variants}
-    audio = 0.0
-    files = sorted((inbox / "audio").glob("*.wav"))[: args.calls]
+    def use(way):
+        return lambda: setattr(T, "transcribe_channels", way)
+
     try:
-        for k, path in enumerate(files):
-            rec = load_recording(CallMeta(external_id=path.stem, path=path), cfg, call_id=path.stem)
-            turns = diarize(rec, cfg).turns
-            if k == 0:
-                T.transcribe(rec, turns[:2], cfg, model)  # warm-up
-            truth = json.loads((inbox / "transcripts" / f"{path.stem}.json").read_text())
-            for v in (list(variants) if k % 2 == 0 else list(reversed(variants))):
-                T.transcribe_channels = variants[v]
-                t0 = time.perf_counter()
-                words = T.transcribe(rec, turns, cfg, model)
-                seconds[v] += time.perf_counter() - t0
-                pairs[v].append((path.stem, transcript_text(truth), hypothesis_text(turns, words)))
-            audio += rec.duration
-            rec.close()
+        transcribe_both_ways(inbox, args.calls, cfg, model, {
+            "channels one after the other (before)": use(one_at_a_time),
+            "channels batched together": use(joint)}, "stereo")
     finally:
         T.transcribe_channels = joint
-    before, after = (seconds[v] for v in variants)
-    print(f"stereo: {len(files)} calls, {audio / 60:.1f} audio min ({inbox})")
-    for v in variants:
-        print(f"  {v:40s} {seconds[v]:7.2f} s  RTF {seconds[v] / audio:.4f}  WER {wer_report(pairs[v]).wer:.4f}")
-    print(f"  batched together / one after the other, time: {after / before:.3f} (speed-up {before / after:.2f}x)")
     return 0
 
 
