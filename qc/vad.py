@@ -28,6 +28,9 @@ _WINDOW_FRAMES = 938
 # above; line noise sits far below); the VAD is not run on it.
 _SILENT_PEAK = 10 ** (-60 / 20)
 _FRESH_AFTER_FRAMES = 32  # ~1 s
+# a stereo channel's frames this close to its noise floor, far enough from sound, are not heard (dB, frames)
+QUIET_ABOVE_FLOOR_DB = 6.0
+QUIET_MARGIN_FRAMES = 10  # 0.32 s
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,6 @@ class SileroBatched:
         opts.intra_op_num_threads = 1
         opts.log_severity_level = 4
         self._session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"], sess_options=opts)
-        self._lock = threading.Lock()  # one InferenceSession run at a time per process keeps it simple
 
     def stream(self):
         return _SileroStream(self)
@@ -71,8 +73,8 @@ class _SileroStream:
         context[0] = self._tail
         context[1:] = frames[:-1, -_CONTEXT:]
         batch = np.concatenate([context, frames], axis=1)
-        with self._model._lock:
-            out, self._h, self._c = self._model._session.run(None, {"input": batch, "h": self._h, "c": self._c})
+        # InferenceSession.run is thread-safe: streams of several channels (or calls) run at once
+        out, self._h, self._c = self._model._session.run(None, {"input": batch, "h": self._h, "c": self._c})
         self._tail = frames[-1, -_CONTEXT:].copy()
         return np.asarray(out, np.float32).reshape(-1)
 
@@ -110,31 +112,72 @@ def load_vad(name: str = "silero"):
     return SileroBatched(str(path)) if engine == "batched-onnx" else SileroPackage(str(path))
 
 
-def speech_probabilities(rec: Recording, channel: int | None, vad=None, name: str = "silero") -> np.ndarray:
-    """Speech probability per 32 ms frame for one channel (``None``: the channels mixed)."""
+def quiet_runs(energy_db: np.ndarray, above_floor_db: float = QUIET_ABOVE_FLOOR_DB,
+               margin: int = QUIET_MARGIN_FRAMES, min_frames: int = _FRESH_AFTER_FRAMES) -> np.ndarray:
+    """Frames (bool, per 32 ms VAD frame) the VAD need not hear: runs of at least ``min_frames``
+    frames that stay within ``above_floor_db`` of the channel's noise floor (its 10th percentile) and
+    keep ``margin`` quiet frames to speech on both sides (the VAD still hears the lead-in to each
+    sound and its hang-over). A stereo channel is near its floor for most of the other party's turns.
+    """
+    if energy_db.size == 0:
+        return np.zeros(0, bool)
+    quiet = energy_db < float(np.percentile(energy_db, 10)) + above_floor_db
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], quiet.astype(np.int8), [0]))))
+    out = np.zeros(len(quiet), bool)
+    for a, b in zip(edges[::2], edges[1::2]):
+        a2 = a + margin if a > 0 else a  # the call's start and end need no lead-in
+        b2 = b - margin if b < len(quiet) else b
+        if b2 - a2 >= min_frames:
+            out[a2:b2] = True
+    return out
+
+
+def speech_probabilities(rec: Recording, channel: int | None, vad=None, name: str = "silero",
+                         skip: np.ndarray | None = None) -> np.ndarray:
+    """Speech probability per 32 ms frame for one channel (``None``: the channels mixed).
+
+    ``skip`` (bool per frame, e.g. :func:`quiet_runs`) marks frames known to hold no speech: they are
+    not run through the model (probability 0), like dead air."""
     if rec.sample_rate != SAMPLE_RATE:
         raise ValueError(f"VAD runs at {SAMPLE_RATE} Hz, recording is at {rec.sample_rate} Hz")
     vad = vad or load_vad(name)
     stream = vad.stream()
     window = _WINDOW_FRAMES * FRAME / SAMPLE_RATE
     parts = []
+    done = 0  # frames so far
     for start, block in rec.windows(window, channel=channel):
         if block.ndim == 2:
             block = block.mean(axis=0)
         pad = (-len(block)) % FRAME
         if pad:
             block = np.pad(block, (0, pad))
-        # Dead air (holds, long silences in multi-hour recordings) never comes near speech level: it is
-        # not run through the model, and speech after at least a second of it starts from a fresh model
-        # state, as at the start of a call (a state worn by minutes of near-silence under-reads speech).
-        loud = np.abs(block.reshape(-1, FRAME)).max(axis=1) >= _SILENT_PEAK
-        quiet = int(np.argmax(loud)) if loud.any() else len(loud)
-        if quiet >= _FRESH_AFTER_FRAMES:
-            parts.append(np.zeros(quiet, np.float32))
-            stream = vad.stream()
-            block = block[quiet * FRAME:]
-        if block.size:
-            parts.append(stream(np.ascontiguousarray(block, dtype=np.float32)))
+        frames = block.reshape(-1, FRAME)
+        # Dead air (holds, long silences in multi-hour recordings) never comes near speech level, and
+        # ``skip`` frames are known quiet: stretches of a second or more of either are not run through
+        # the model. What follows dead air starts from a fresh model state, as at the start of a call
+        # (a state worn by minutes of near-silence under-reads speech); across a skipped stretch of
+        # line noise the state carries on (with a fresh state there, a 0.5 s pause between two of an
+        # agent's sentences was heard as speech).
+        dead = np.abs(frames).max(axis=1) < _SILENT_PEAK
+        known = np.zeros(len(frames), bool)
+        if skip is not None:
+            part = skip[done:done + len(frames)]
+            known[:len(part)] = part
+        done += len(frames)
+        idle = dead | known
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], idle.astype(np.int8), [0]))))
+        pos = 0
+        for a, b in zip(edges[::2], edges[1::2]):
+            # shorter dead air is heard with the sound around it; ``skip`` runs may be cut by the window
+            if b - a >= _FRESH_AFTER_FRAMES or known[a:b].all():
+                if a > pos:
+                    parts.append(stream(np.ascontiguousarray(frames[pos:a].reshape(-1), dtype=np.float32)))
+                parts.append(np.zeros(b - a, np.float32))
+                if dead[a:b].sum() >= _FRESH_AFTER_FRAMES:
+                    stream = vad.stream()
+                pos = b
+        if pos < len(frames):
+            parts.append(stream(np.ascontiguousarray(frames[pos:].reshape(-1), dtype=np.float32)))
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 

@@ -17,13 +17,17 @@ talk time on 22 instead of 11. What is left is mostly sentence tails that fade u
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from qc.audio import Recording
 from qc.config import Settings
 from qc.diarize import Diarization, mark_overlaps, overlap_spans
 from qc.records import Turn
-from qc.vad import VadParams, frame_energy_db, hysteresis, segments, speech_probabilities
+from qc.vad import (VadParams, frame_energy_db, hysteresis, load_vad, quiet_runs, segments,
+                    speech_probabilities)
 
 MARGIN_DB = 10.0
 # a pause shorter than this inside one party's speech stays in the turn (s); the pauses between
@@ -214,11 +218,26 @@ def refine_edges(spans: list[tuple[float, float]], sound: np.ndarray, duration: 
     return out
 
 
-def diarize_channels(rec: Recording, cfg: Settings, params: VadParams = VadParams()) -> Diarization:
+def diarize_channels(rec: Recording, cfg: Settings, params: VadParams = VadParams(), skip_quiet: bool = True,
+                     parallel: bool = True) -> Diarization:
+    """Turns of a two-channel call. ``skip_quiet``: the VAD does not hear the stretches where a channel
+    stays near its noise floor (:func:`qc.vad.quiet_runs`; mostly the other party's turns), a third of
+    a channel on the bench calls, with the same turns. ``parallel``: the two channels' VAD run at once
+    (each is single-threaded)."""
     if rec.channels != 2:
         raise ValueError("channel diarization needs a two-channel recording")
-    probs = [speech_probabilities(rec, c, name=cfg.vad_model) for c in (0, 1)]
     energies = [frame_energy_db(rec, c) for c in (0, 1)]
+
+    model = load_vad(cfg.vad_model)  # loaded here, once: not by two threads at the same time
+
+    def vad(c: int) -> np.ndarray:  # the VAD hears what is not near the channel's noise floor
+        return speech_probabilities(rec, c, vad=model, skip=quiet_runs(energies[c]) if skip_quiet else None)
+
+    if parallel and (os.cpu_count() or 1) > 1:  # one core each: the VAD session runs single-threaded
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="vad") as pool:
+            probs = list(pool.map(vad, (0, 1)))
+    else:
+        probs = [vad(c) for c in (0, 1)]
     n = min(len(p) for p in probs + energies)
     leaks = [leakage_db(energies[c][:n], energies[1 - c][:n], probs[1 - c][:n]) for c in (0, 1)]
     masks = channel_activity(probs, energies, params, leaks=leaks)
