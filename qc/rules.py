@@ -229,8 +229,12 @@ def _explain(exc: ValidationError, data: object, source: str) -> RulesError:
     return RulesError(f"invalid rules file {source}:\n  " + "\n  ".join(lines))
 
 
+@functools.lru_cache(maxsize=8)
 def parse_rules(text: str, source: str = "<string>") -> RuleSet:
-    """A :class:`RuleSet` from YAML text. Raises :class:`RulesError` with every problem found."""
+    """A :class:`RuleSet` from YAML text. Raises :class:`RulesError` with every problem found.
+
+    Parsed once per text (the rule set is frozen): the nightly run reads its rules file for every
+    call, and parsing the YAML and validating it took longer than checking the call's rules."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
