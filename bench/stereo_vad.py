@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     recs = [load_recording(CallMeta(external_id=p.stem, path=p), cfg, call_id=p.stem) for p in files]
     try:
         diarize_channels(recs[0], cfg)  # warm-up: the VAD session
-        ways = {"VAD hears everything, one channel after the other (before)": dict(skip_quiet=False, parallel=False),
+        ways = {"VAD hears everything, one channel after the other (before)":
+                dict(skip_quiet=False, parallel=False),
                 "quiet stretches skipped": dict(skip_quiet=True, parallel=False),
                 "quiet stretches skipped, both channels at once": dict(skip_quiet=True, parallel=True)}
         names = list(ways)
@@ -80,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                 if a != b:
                     changed += 1
                     talk = [sum(e - s for s, e, c in t if c == ch) for t in (a, b) for ch in (0, 1)]
-                    print(f"  {name}: {rec.call_id}: turns differ; talk time per channel {talk[0]:.2f}/{talk[1]:.2f} s"
-                          f" -> {talk[2]:.2f}/{talk[3]:.2f} s")
+                    print(f"  {name}: {rec.call_id}: turns differ; talk time per channel "
+                          f"{talk[0]:.2f}/{talk[1]:.2f} s -> {talk[2]:.2f}/{talk[3]:.2f} s")
             print(f"  {name}: calls with the same turns as before: {len(recs) - changed}/{len(recs)}")
     finally:
         for rec in recs:

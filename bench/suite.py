@@ -211,7 +211,8 @@ def side_by_side(inbox: Path, cfg: Settings, whisperx: bool, limit: int, log=pri
     from qc.audio import load_recording
     from qc.records import CallMeta, Turn
     from qc.transcribe import transcribe
-    from qc.vad import load_vad, segments, speech_probabilities
+    from qc.vad import load_vad, speech_probabilities
+    from qc.vad import segments as vad_segments
 
     model = load_whisper(cfg)
     device = resolve_device(cfg.asr_device)
@@ -233,8 +234,9 @@ def side_by_side(inbox: Path, cfg: Settings, whisperx: bool, limit: int, log=pri
             try:
                 # timed with its VAD, as WhisperX's transcription is with its own
                 t0 = time.perf_counter()
+                probs = speech_probabilities(rec, 0, name=cfg.vad_model)
                 turns = [Turn(rec.call_id, a, b, 0, "SPEAKER_00")
-                         for a, b in segments(speech_probabilities(rec, 0, name=cfg.vad_model), duration=rec.duration)]
+                         for a, b in vad_segments(probs, duration=rec.duration)]
                 ours_words += len(transcribe(rec, turns, cfg, model))
                 ours += time.perf_counter() - t0
             finally:

@@ -20,7 +20,8 @@ def test_quiet_runs_keep_a_margin_to_sound_and_skip_only_long_stretches():
     energy[190:200] = loud  # a short word: the 40 quiet frames before it are too few to skip
     energy[300:310] = floor + 5.0  # under floor + 6 dB: still quiet
     skip = quiet_runs(energy, above_floor_db=6.0, margin=10, min_frames=32)
-    assert skip[:90].all() and not skip[90:100].any()  # the call's start needs no lead-in; 10 frames before speech
+    # the call's start needs no lead-in; 10 frames are kept before speech
+    assert skip[:90].all() and not skip[90:100].any()
     assert not skip[100:200].any()  # speech, and a 40-frame pause (30 frames once its margins are kept)
     assert not skip[200:210].any() and skip[210:].all()  # hang-over margin, then the rest of the call
     assert not quiet_runs(np.full(20, floor)).any()  # shorter than a second: heard
