@@ -51,6 +51,7 @@ HERE = Path(__file__).resolve().parent
 WHISPERX_VENV = HERE / ".venv-whisperx"
 WHISPERX_REQUIREMENT = "whisperx==3.8.6"
 MEAN_CALL_SECONDS = 82.0  # synthetic flite calls, measured
+MIN_CALLS = 5  # a half: the classifier is trained on the mono half (models.train.MIN_LABELED_CALLS)
 STAGES = ("decode", "diarize", "transcribe", "features", "pii", "rules", "redact", "spectrogram", "classify")
 
 
@@ -58,7 +59,7 @@ def corpus(cache: Path, minutes: float, seed: int, log=print) -> dict[str, Path]
     """The cached mono and stereo halves of the bench corpus."""
     from qc.synth import generate_corpus
 
-    calls = max(2, round(minutes * 60 / MEAN_CALL_SECONDS / 2))
+    calls = max(MIN_CALLS, round(minutes * 60 / MEAN_CALL_SECONDS / 2))
     out = {}
     for k, layout in enumerate(("mono", "stereo")):
         root = cache / f"suite-seed{seed + k}-n{calls}-{layout}"

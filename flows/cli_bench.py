@@ -10,7 +10,7 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("bench")
     def bench(
-        minutes: float = typer.Option(30.0, "--minutes", min=2.0, help="Audio in the corpus, half mono, half stereo."),
+        minutes: float = typer.Option(30.0, "--minutes", min=2.0, help="Audio in the corpus, half mono, half stereo (at least 5 calls a half)."),
         seed: int = typer.Option(2026, "--seed", help="Corpus seed (the mono half; stereo uses seed + 1)."),
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (ASR and the models)."),
         whisperx: bool = typer.Option(True, "--whisperx/--no-whisperx",

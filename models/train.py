@@ -30,6 +30,7 @@ from models.fusion import FusionClassifier, FusionConfig
 from models.schema import MISSING, LabelSchema
 
 log = logging.getLogger("callqc.models")
+MIN_LABELED_CALLS = 5  # one each for validation and test, the rest (at least 3) to train on
 EpochHook = Callable[[str, int, float, float], None]  # (variant, epoch, train loss, val mean macro-F1)
 
 
@@ -155,6 +156,15 @@ def class_weights(y: np.ndarray, n: int) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
+def batches(order: np.ndarray, size: int) -> list[np.ndarray]:
+    """``order`` in batches of ``size``; a last batch of one call joins the one before (batch norm cannot
+    train on a single call: a training split of 33 calls in batches of 32 would stop with an error)."""
+    out = [order[s : s + size] for s in range(0, len(order), size)]
+    if len(out) > 1 and len(out[-1]) == 1:
+        out[-2:] = [np.concatenate(out[-2:])]
+    return out
+
+
 @torch.no_grad()
 def predict(model: FusionClassifier, prep: Prepared, batch_size: int = 64) -> dict[str, np.ndarray]:
     """label -> (n calls, classes) probabilities."""
@@ -200,8 +210,7 @@ def fit(cfg: TrainConfig, model_cfg: FusionConfig, schema: LabelSchema, train: P
         model.train()
         order = rng.permutation(len(train.call_ids))
         total_loss = 0.0
-        for s in range(0, len(order), cfg.batch_size):
-            idx = order[s : s + cfg.batch_size]
+        for idx in batches(order, cfg.batch_size):
             out = model(train.batch(idx))
             loss = torch.zeros(())
             for lab, fn in losses.items():
@@ -264,6 +273,9 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
     missing = len(data.call_ids) - len(ids)
     if missing:
         log.warning("%d labeled calls have no stored features and are left out", missing)
+    if len(ids) < MIN_LABELED_CALLS:
+        raise ValueError(f"{len(ids)} labeled calls with stored features: training needs at least "
+                         f"{MIN_LABELED_CALLS} (a training, a validation and a test split)")
     targets = schema.encode(ids, data.rows)
     split = split_calls(ids, targets, cfg, test=test_call_ids)
     pos = {c: i for i, c in enumerate(ids)}

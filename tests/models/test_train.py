@@ -100,3 +100,29 @@ def test_training_config_comes_from_the_settings_in_one_place():
         "efficientnet-lite0"
     with pytest.raises(ValueError, match="frozen, finetune or lora"):
         TrainConfig.from_settings(settings, text_mode="full")
+
+
+def test_a_last_batch_of_one_call_joins_the_one_before(toy_store):
+    """Batch norm cannot train on a single call: a training split one call longer than a multiple of
+    the batch size stopped training with an error."""
+    from models.train import batches
+
+    assert [len(b) for b in batches(np.arange(33), 32)] == [33]
+    assert [len(b) for b in batches(np.arange(34), 32)] == [32, 2]
+    assert [len(b) for b in batches(np.arange(1), 32)] == [1]
+    store, data = toy_store
+    schema = LabelSchema.from_rows(data.rows)
+    n_train = len(split_calls(data.call_ids, schema.encode(data.call_ids, data.rows), quick_config()).train)
+    result = train_classifier(data, store, quick_config(variants=("fused_concat",), max_epochs=2,
+                                                        batch_size=n_train - 1))
+    assert result.report.metrics["pace"].support > 0
+
+
+def test_too_few_labeled_calls_is_a_clear_error(toy_store):
+    from models.train import MIN_LABELED_CALLS
+
+    store, data = toy_store
+    few = set(data.call_ids[:MIN_LABELED_CALLS - 1])
+    rows = LabeledData(tuple(r for r in data.rows if r[0] in few))
+    with pytest.raises(ValueError, match=f"4 labeled calls .* at least {MIN_LABELED_CALLS}"):
+        train_classifier(rows, store, quick_config())
