@@ -88,3 +88,18 @@ if __name__ == "__main__":
 
     seed, calls, layout = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "stereo"
     prepare(DEFAULT_CACHE, seed, calls, layout, log=lambda m: print(m, flush=True))
+
+
+def add_stereo_corpus_args(ap, calls: int = 11) -> None:
+    """``--calls --minutes --seed --corpus``: which stereo calls a before/after bench runs on."""
+    ap.add_argument("--calls", type=int, default=calls)
+    ap.add_argument("--minutes", type=float, default=30.0, help="Which bench corpus (callqc bench --minutes).")
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--corpus", type=Path, help="A stereo corpus from `callqc synth` instead of the bench's.")
+
+
+def stereo_inbox(args) -> Path:
+    """The stereo corpus :func:`add_stereo_corpus_args` chose (the bench's, generated once, by default)."""
+    from bench.suite import corpus
+
+    return args.corpus or corpus(DEFAULT_CACHE, args.minutes, args.seed)["stereo"]

@@ -17,32 +17,27 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
 
 import qc  # noqa: E402,F401
-from bench._corpus import DEFAULT_CACHE  # noqa: E402
+from bench._corpus import add_stereo_corpus_args, stereo_inbox  # noqa: E402
 from qc.config import Settings  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     import qc.transcribe as T
     from bench._ab import transcribe_both_ways
-    from bench.suite import corpus
     from qc.assets import load_whisper
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--calls", type=int, default=11)
-    ap.add_argument("--minutes", type=float, default=30.0, help="Which bench corpus (callqc bench --minutes).")
-    ap.add_argument("--seed", type=int, default=2026)
-    ap.add_argument("--corpus", type=Path, help="A stereo corpus from `callqc synth` instead of the bench's.")
+    add_stereo_corpus_args(ap)
     args = ap.parse_args(argv)
 
     cfg = Settings()
     model = load_whisper(cfg)
-    inbox = args.corpus or corpus(DEFAULT_CACHE, args.minutes, args.seed)["stereo"]
+    inbox = stereo_inbox(args)
     joint = T.transcribe_channels
 
     def one_at_a_time(rec, regions, cfg, model=None):

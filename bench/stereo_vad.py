@@ -19,35 +19,30 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
 
 import qc  # noqa: E402,F401
-from bench._corpus import DEFAULT_CACHE  # noqa: E402
+from bench._corpus import add_stereo_corpus_args, stereo_inbox  # noqa: E402
 from qc.config import Settings  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
-    from bench.suite import corpus
     from qc.audio import load_recording
     from qc.diarize.channels import diarize_channels
     from qc.records import CallMeta
     from qc.vad import frame_energy_db, quiet_runs
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--calls", type=int, default=11)
-    ap.add_argument("--minutes", type=float, default=30.0, help="Which bench corpus (callqc bench --minutes).")
-    ap.add_argument("--seed", type=int, default=2026)
-    ap.add_argument("--corpus", type=Path, help="A stereo corpus from `callqc synth` instead of the bench's.")
+    add_stereo_corpus_args(ap)
     ap.add_argument("--repeat", type=int, default=2, help="Times each call is diarized each way.")
     args = ap.parse_args(argv)
 
     cfg = Settings()
-    inbox = args.corpus or corpus(DEFAULT_CACHE, args.minutes, args.seed)["stereo"]
+    inbox = stereo_inbox(args)
     files = sorted((inbox / "audio").glob("*.wav"))[: args.calls]
     recs = [load_recording(CallMeta(external_id=p.stem, path=p), cfg, call_id=p.stem) for p in files]
     try:
