@@ -112,6 +112,12 @@ def load_vad(name: str = "silero"):
     return SileroBatched(str(path)) if engine == "batched-onnx" else SileroPackage(str(path))
 
 
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) index pairs of the True runs of ``mask`` (end exclusive)."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
 def quiet_runs(energy_db: np.ndarray, above_floor_db: float = QUIET_ABOVE_FLOOR_DB,
                margin: int = QUIET_MARGIN_FRAMES, min_frames: int = _FRESH_AFTER_FRAMES) -> np.ndarray:
     """Frames (bool, per 32 ms VAD frame) the VAD need not hear: runs of at least ``min_frames``
@@ -122,9 +128,8 @@ def quiet_runs(energy_db: np.ndarray, above_floor_db: float = QUIET_ABOVE_FLOOR_
     if energy_db.size == 0:
         return np.zeros(0, bool)
     quiet = energy_db < float(np.percentile(energy_db, 10)) + above_floor_db
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], quiet.astype(np.int8), [0]))))
     out = np.zeros(len(quiet), bool)
-    for a, b in zip(edges[::2], edges[1::2]):
+    for a, b in true_runs(quiet):
         a2 = a + margin if a > 0 else a  # the call's start and end need no lead-in
         b2 = b - margin if b < len(quiet) else b
         if b2 - a2 >= min_frames:
@@ -164,10 +169,8 @@ def speech_probabilities(rec: Recording, channel: int | None, vad=None, name: st
             part = skip[done:done + len(frames)]
             known[:len(part)] = part
         done += len(frames)
-        idle = dead | known
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], idle.astype(np.int8), [0]))))
         pos = 0
-        for a, b in zip(edges[::2], edges[1::2]):
+        for a, b in true_runs(dead | known):
             # shorter dead air is heard with the sound around it; ``skip`` runs may be cut by the window
             if b - a >= _FRESH_AFTER_FRAMES or known[a:b].all():
                 if a > pos:

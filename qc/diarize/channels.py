@@ -27,7 +27,7 @@ from qc.config import Settings
 from qc.diarize import Diarization, mark_overlaps, overlap_spans
 from qc.records import Turn
 from qc.vad import (VadParams, frame_energy_db, hysteresis, load_vad, quiet_runs, segments,
-                    speech_probabilities)
+                    speech_probabilities, true_runs)
 
 MARGIN_DB = 10.0
 # a pause shorter than this inside one party's speech stays in the turn (s); the pauses between
@@ -120,12 +120,6 @@ def fine_energy_db(rec: Recording, channel: int, hop: float = EDGE_HOP) -> np.nd
     return frame_energy_db(rec, channel, frame=frame, window_frames=int(30.0 * rec.sample_rate) // frame)
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(start, end) index pairs of the True runs of ``mask`` (end exclusive)."""
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
-
-
 def _smooth_db(db: np.ndarray, frames: int | None = None) -> np.ndarray:
     """Energy (dB) averaged in power over ``frames`` fine frames, centred."""
     frames = EDGE_SMOOTH if frames is None else frames
@@ -180,10 +174,10 @@ def refine_edges(spans: list[tuple[float, float]], sound: np.ndarray, duration: 
     over_floor = np.nan_to_num(sound - _local_floor(sound, spans), nan=0.0)
     active = over_floor > EDGE_ABOVE_FLOOR_DB
     close = int(round(EDGE_CLOSE / hop))
-    for a, b in _runs(~active):
+    for a, b in true_runs(~active):
         if a > 0 and b < n and b - a <= close:
             active[a:b] = True
-    runs = _runs(active)
+    runs = true_runs(active)
     starts = np.array([a for a, _ in runs], dtype=float) * hop
     ends = np.array([b for _, b in runs], dtype=float) * hop
     word_frames = int(round(EDGE_WORD_MIN / hop))
