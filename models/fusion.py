@@ -9,11 +9,15 @@ Fusion (``FusionConfig.fusion``):
 - ``concat``: the two branch vectors side by side, into an MLP.
 - ``gated``: a learned gate per dimension decides, for each call, how much of each modality to take
   (``g * text + (1 - g) * audio``); both vectors are also kept, so the gate adds to concat.
+- ``stacked`` (late fusion, :class:`StackedClassifier`): a text-only and an audio-only model, each
+  trained on its own, and per label a small learned layer over both models' log-probabilities, fitted
+  on their out-of-fold predictions (:mod:`models.train`). Where a cue is in only one modality, the
+  other model's "I hear nothing" cannot drown it, as it can in one network over both vectors.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import torch
@@ -23,7 +27,7 @@ from models.image import ImageBranch, ImageConfig
 from models.text import TextBatch, TextBranch, TextConfig
 
 Modalities = Literal["text", "audio", "both"]
-FusionKind = Literal["concat", "gated"]
+FusionKind = Literal["concat", "gated", "stacked"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class FusionClassifier(nn.Module):
         self.cfg = cfg
         self.text = TextBranch(cfg.text) if cfg.modalities in ("text", "both") else None
         self.image = ImageBranch(cfg.image) if cfg.modalities in ("audio", "both") else None
+        if cfg.modalities == "both" and cfg.fusion == "stacked":
+            raise ValueError("stacked fusion is a StackedClassifier: build it with build_classifier")
         if cfg.modalities == "both":
             if cfg.text.out_dim != cfg.image.out_dim:
                 raise ValueError("the two branches must have the same out_dim to be fused")
@@ -119,3 +125,44 @@ class FusionClassifier(nn.Module):
             h = parts[0]
         h = self.trunk(h)
         return FusionOutput({label: head(h) for label, head in self.heads.items()}, aux)
+
+
+class StackedClassifier(nn.Module):
+    """Late fusion: ``branches`` text and audio (single-modality :class:`FusionClassifier` models) and per
+    label a linear layer over both branches' log-probabilities (``stack``). Its weights come from
+    :func:`models.train.fit_stacker`; a new one starts as the sum of the two log-probabilities."""
+
+    def __init__(self, cfg: FusionConfig, heads: dict[str, int]):
+        super().__init__()
+        if cfg.modalities != "both" or cfg.fusion != "stacked":
+            raise ValueError("a StackedClassifier needs modalities='both' and fusion='stacked'")
+        self.cfg = cfg
+        self.branches = nn.ModuleDict({m: FusionClassifier(branch_config(cfg, m), heads) for m in ("text", "audio")})
+        self.stack = nn.ModuleDict({label: nn.Linear(2 * n, n) for label, n in heads.items()})
+        with torch.no_grad():
+            for label, n in heads.items():
+                self.stack[label].weight.copy_(torch.cat([torch.eye(n), torch.eye(n)], 1))
+                self.stack[label].bias.zero_()
+
+    def branch_log_probs(self, x: FusionInputs) -> dict[str, torch.Tensor]:
+        """label -> (batch, 2 * classes): the text then the audio branch's log-probabilities."""
+        outs = [self.branches[m](x).logits for m in ("text", "audio")]
+        return {label: torch.cat([o[label].log_softmax(-1) for o in outs], -1) for label in self.stack}
+
+    def forward(self, x: FusionInputs) -> FusionOutput:
+        return FusionOutput({label: self.stack[label](z) for label, z in self.branch_log_probs(x).items()})
+
+
+def branch_config(cfg: FusionConfig, modality: Literal["text", "audio"]) -> FusionConfig:
+    """The single-modality model a stacked config is made of (the same encoders and sizes)."""
+    return replace(cfg, modalities=modality, fusion="concat")
+
+
+Classifier = FusionClassifier | StackedClassifier
+
+
+def build_classifier(cfg: FusionConfig, heads: dict[str, int]) -> Classifier:
+    """The network ``cfg`` describes, untrained."""
+    if cfg.modalities == "both" and cfg.fusion == "stacked":
+        return StackedClassifier(cfg, heads)
+    return FusionClassifier(cfg, heads)

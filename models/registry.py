@@ -22,7 +22,7 @@ import numpy as np
 
 from models.evaluate import EvalReport, evaluate_predictions, mean_macro_f1
 from models.features import FeatureStore
-from models.fusion import FusionClassifier, FusionConfig
+from models.fusion import Classifier, FusionConfig, build_classifier
 from models.schema import LabelSchema
 from qc.fsutil import staged_dir
 
@@ -38,7 +38,7 @@ WEIGHTS, META = "model.safetensors", "model.json"
 @dataclass
 class LoadedModel:
     version: str
-    model: FusionClassifier
+    model: Classifier
     schema: LabelSchema
     config: FusionConfig
     meta: dict[str, Any]
@@ -84,7 +84,7 @@ def load_artifact(path: Path) -> LoadedModel:
         raise ValueError(f"{path}: artifact format {meta.get('format')!r}, expected {FORMAT}")
     cfg = FusionConfig.from_json(meta["model_config"])
     schema = LabelSchema.from_json(meta["label_schema"])
-    model = FusionClassifier(cfg, schema.sizes())
+    model = build_classifier(cfg, schema.sizes())
     model.load_state_dict(load_file(str(path / WEIGHTS)), strict=True)
     model.eval()
     return LoadedModel(meta["version"], model, schema, cfg, meta)

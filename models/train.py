@@ -4,8 +4,14 @@ The split is by call, stratified on the labels, into train / validation / test (
 by the caller, e.g. a separate corpus). Each variant (fused with concat and with gated fusion, text
 only, audio only) trains on the same train split with AdamW, linear warmup then linear decay,
 class-weighted cross-entropy per head (calls missing a label are masked out of that head), and early
-stopping on the validation mean macro-F1; seeds are fixed. The fused variant with the better
+stopping on the validation mean macro-F1; seeds are fixed. The fused variant with the best
 *validation* score is kept; all are reported on the test split.
+
+``fused_stacked`` (late fusion) is made of the trained ``text_only`` and ``audio_only`` models and, per
+label, a linear layer over their log-probabilities. That layer is fitted on *out-of-fold* predictions:
+the training split is cut into ``stack_folds`` folds, and each fold is predicted by a text and an audio
+model trained (the same way) on the other folds, so the stacker learns how far each modality can be
+trusted on calls it has not seen, not on calls it has memorised.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from torch import nn
 from models.data import Prepared, prepare
 from models.evaluate import EvalReport, LabelMetrics, evaluate_predictions, mean_macro_f1
 from models.features import FeatureStore
-from models.fusion import FusionClassifier, FusionConfig
+from models.fusion import Classifier, FusionClassifier, FusionConfig, StackedClassifier, branch_config
 from models.schema import MISSING, LabelSchema
 
 log = logging.getLogger("callqc.models")
@@ -37,7 +43,9 @@ EpochHook = Callable[[str, int, float, float], None]  # (variant, epoch, train l
 @dataclass(frozen=True)
 class TrainConfig:
     model: FusionConfig = field(default_factory=FusionConfig)
-    variants: tuple[str, ...] = ("fused_concat", "fused_gated", "text_only", "audio_only")
+    variants: tuple[str, ...] = ("fused_concat", "fused_gated", "text_only", "audio_only", "fused_stacked")
+    stack_folds: int = 5  # fused_stacked: folds of the training split for the out-of-fold predictions
+    stack_l2: float = 1e-2  # fused_stacked: L2 penalty on the stacker's weights
     max_epochs: int = 60
     patience: int = 10  # epochs without a better validation score before stopping
     batch_size: int = 32
@@ -78,7 +86,7 @@ def variant_config(base: FusionConfig, variant: str) -> FusionConfig:
         return replace(base, modalities="text")
     if variant == "audio_only":
         return replace(base, modalities="audio")
-    if variant in ("fused_concat", "fused_gated"):
+    if variant in ("fused_concat", "fused_gated", "fused_stacked"):
         return replace(base, modalities="both", fusion=variant.removeprefix("fused_"))
     raise ValueError(f"unknown variant {variant!r}")
 
@@ -114,6 +122,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def strata(targets: Mapping[str, np.ndarray]) -> list[np.ndarray | None]:
+    """Stratification keys, finest first: all labels' values together, then each label alone (the one
+    with the most values first), then None (no stratification)."""
+    n = len(next(iter(targets.values()))) if targets else 0
+    keys: list[np.ndarray | None] = [np.array(["|".join(str(targets[lab][i]) for lab in targets) for i in range(n)])]
+    keys += [targets[lab].astype(str) for lab in sorted(targets, key=lambda k: -len(set(targets[k].tolist())))]
+    keys.append(None)
+    return keys
+
+
 def split_calls(call_ids: Sequence[str], targets: Mapping[str, np.ndarray], cfg: TrainConfig,
                 test: Sequence[str] | None = None) -> Split:
     """Stratified split by call. With ``test`` given, those calls are the test split and the rest is
@@ -122,9 +140,7 @@ def split_calls(call_ids: Sequence[str], targets: Mapping[str, np.ndarray], cfg:
     from sklearn.model_selection import train_test_split
 
     ids = np.array(list(call_ids))
-    keys = [np.array(["|".join(str(targets[lab][i]) for lab in targets) for i in range(len(ids))])]
-    keys += [targets[lab].astype(str) for lab in sorted(targets, key=lambda k: -len(set(targets[k].tolist())))]
-    keys.append(None)  # type: ignore[arg-type]
+    keys = strata(targets)
 
     def cut(pool: np.ndarray, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
         where = np.array([pos[c] for c in pool])
@@ -166,18 +182,19 @@ def batches(order: np.ndarray, size: int) -> list[np.ndarray]:
 
 
 @torch.no_grad()
-def predict(model: FusionClassifier, prep: Prepared, batch_size: int = 64) -> dict[str, np.ndarray]:
-    """label -> (n calls, classes) probabilities."""
+def predict(model: Classifier, prep: Prepared, batch_size: int = 64, log_probs: bool = False
+            ) -> dict[str, np.ndarray]:
+    """label -> (n calls, classes) probabilities (``log_probs``: their logarithms, computed as such)."""
     model.eval()
     out: dict[str, list[np.ndarray]] = {}
     for s in range(0, len(prep.call_ids), batch_size):
-        probs = model(prep.batch(range(s, min(s + batch_size, len(prep.call_ids))))).probabilities()
-        for k, v in probs.items():
-            out.setdefault(k, []).append(v.numpy())
+        logits = model(prep.batch(range(s, min(s + batch_size, len(prep.call_ids))))).logits
+        for k, v in logits.items():
+            out.setdefault(k, []).append((v.log_softmax(-1) if log_probs else v.softmax(-1)).numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def _scores(model: FusionClassifier, prep: Prepared, y: Mapping[str, np.ndarray], schema: LabelSchema
+def _scores(model: Classifier, prep: Prepared, y: Mapping[str, np.ndarray], schema: LabelSchema
             ) -> dict[str, LabelMetrics]:
     probs = predict(model, prep)
     return evaluate_predictions(schema, y, {k: v.argmax(1) for k, v in probs.items()})
@@ -240,11 +257,94 @@ def fit(cfg: TrainConfig, model_cfg: FusionConfig, schema: LabelSchema, train: P
     return model, {"best_epoch": best_epoch, "val_macro_f1": best, "epochs": len(history), "history": history}
 
 
+def fold_indices(y: Mapping[str, np.ndarray], folds: int, seed: int) -> list[np.ndarray]:
+    """``folds`` disjoint index sets covering ``range(n)``, stratified on the finest key (see
+    :func:`strata`) that has at least ``folds`` calls in each of its values."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    n = len(next(iter(y.values())))
+    for key in strata(y):
+        if key is None:
+            splitter = KFold(folds, shuffle=True, random_state=seed).split(np.zeros(n))
+        elif np.unique(key, return_counts=True)[1].min() >= folds:
+            splitter = StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(n), key)
+        else:
+            continue
+        return [held for _, held in splitter]
+    raise AssertionError("unreachable: the last stratum is None")
+
+
+def fit_stacker(z: np.ndarray, y: np.ndarray, n: int, l2: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of a class-weighted, L2-penalised multinomial logistic regression from the
+    branches' log-probabilities ``z`` (calls, 2 * n) to the labels ``y`` (MISSING masked out). With
+    fewer than two classes to learn from it is the plain sum of the two log-probabilities."""
+    weight = torch.cat([torch.eye(n), torch.eye(n)], 1)
+    bias = torch.zeros(n)
+    keep = y != MISSING
+    if len(np.unique(y[keep])) < 2:
+        return weight, bias
+    x = torch.from_numpy(z[keep]).float()
+    target = torch.from_numpy(y[keep]).long()
+    weight.requires_grad_(True)
+    bias.requires_grad_(True)
+    cw = class_weights(y, n)
+    opt = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=500, tolerance_grad=1e-6,
+                            line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(x @ weight.T + bias, target, weight=cw) + l2 * (weight ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return weight.detach(), bias.detach()
+
+
+def fit_stacked(cfg: TrainConfig, schema: LabelSchema, branches: Mapping[str, FusionClassifier],
+                train: Mapping[str, Prepared], y_train: Mapping[str, np.ndarray], val: Mapping[str, Prepared],
+                y_val: Mapping[str, np.ndarray], hook: EpochHook | None = None
+                ) -> tuple[StackedClassifier, dict[str, object]]:
+    """The late-fusion model over ``branches`` (``text`` and ``audio``, trained on the whole training
+    split), its stacker fitted on out-of-fold predictions of the training split. ``train``/``val``: each
+    branch's inputs. Each fold's branch models are trained as the branches were (early stopping on the
+    validation split)."""
+    mcfg = variant_config(cfg.model, "fused_stacked")
+    model = StackedClassifier(mcfg, schema.sizes())
+    for m, branch in branches.items():
+        model.branches[m].load_state_dict(branch.state_dict())
+    n = len(train["text"].call_ids)
+    folds = min(cfg.stack_folds, n // 2)  # every fold's training part needs two calls (batch norm)
+    info: dict[str, object] = {"folds": folds, "epochs": 0}
+    if folds < 2:
+        log.warning("fused_stacked: %d training calls are too few for out-of-fold predictions; "
+                    "the stacker is the plain sum of the two models' log-probabilities", n)
+    else:
+        oof = {lab: np.zeros((n, 2 * k), np.float32) for lab, k in schema.sizes().items()}
+        for f, held in enumerate(fold_indices(y_train, folds, cfg.seed)):
+            rest = np.setdiff1d(np.arange(n), held)
+            for col, m in enumerate(("text", "audio")):
+                sub, hist = fit(cfg, branch_config(mcfg, m), schema, train[m].subset(rest),
+                                {lab: v[rest] for lab, v in y_train.items()}, val[m], y_val,
+                                name=f"fused_stacked {m} fold {f + 1}/{folds}", hook=hook)
+                info["epochs"] = int(info["epochs"]) + int(hist["epochs"])  # type: ignore[call-overload]
+                for lab, lp in predict(sub, train[m].subset(held), log_probs=True).items():
+                    k = lp.shape[1]
+                    oof[lab][held, col * k:(col + 1) * k] = lp
+        with torch.no_grad():
+            for lab, k in schema.sizes().items():
+                w, b = fit_stacker(oof[lab], y_train[lab], k, cfg.stack_l2)
+                model.stack[lab].weight.copy_(w)
+                model.stack[lab].bias.copy_(b)
+    model.eval()
+    return model, info
+
+
 @dataclass
 class TrainResult:
     """The kept model and everything needed to store, compare and explain it."""
 
-    model: FusionClassifier
+    model: Classifier
     config: TrainConfig
     schema: LabelSchema
     split: Split
@@ -252,7 +352,7 @@ class TrainResult:
     fingerprint: str
     histories: dict[str, dict[str, object]]
     seconds: dict[str, float]  # prepare + per variant training seconds
-    models: dict[str, FusionClassifier]  # every variant trained
+    models: dict[str, Classifier]  # every variant trained
 
     @property
     def model_config(self) -> FusionConfig:
@@ -286,26 +386,41 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
 
     seconds: dict[str, float] = {}
     histories: dict[str, dict[str, object]] = {}
-    models: dict[str, FusionClassifier] = {}
+    models: dict[str, Classifier] = {}
     variants: dict[str, dict[str, LabelMetrics]] = {}
     prepared: dict[str, Prepared] = {}  # by the inputs a variant reads: prepared once, shared
-    for variant in cfg.variants:
+
+    def parts_of(variant: str) -> dict[str, Prepared]:
         mcfg = variant_config(cfg.model, variant)
         key = json.dumps([mcfg.modalities, asdict(mcfg.text), asdict(mcfg.image)], sort_keys=True)
         t0 = time.perf_counter()
         if key not in prepared:
             prepared[key] = prepare(store, ids, mcfg)
-        seconds[f"prepare.{variant}"] = time.perf_counter() - t0
-        prep = prepared[key]
-        parts = {name: prep.subset([pos[c] for c in getattr(split, name)]) for name in ("train", "val", "test")}
+        seconds.setdefault(f"prepare.{variant}", time.perf_counter() - t0)
+        return {name: prepared[key].subset([pos[c] for c in getattr(split, name)]) for name in ("train", "val", "test")}
+
+    order = list(cfg.variants)
+    if "fused_stacked" in order:  # made of the single-modality models: they train first
+        order = [v for v in ("text_only", "audio_only") if v not in order] + order
+        order.sort(key=lambda v: v == "fused_stacked")
+    for variant in order:
+        parts = parts_of(variant)
         t0 = time.perf_counter()
-        model, hist = fit(cfg, mcfg, schema, parts["train"], y(split.train), parts["val"], y(split.val),
-                          name=variant, hook=hook)
+        if variant == "fused_stacked":
+            single = {"text": parts_of("text_only"), "audio": parts_of("audio_only")}
+            model, hist = fit_stacked(
+                cfg, schema, {"text": models["text_only"], "audio": models["audio_only"]},  # type: ignore[dict-item]
+                {m: p["train"] for m, p in single.items()}, y(split.train),
+                {m: p["val"] for m, p in single.items()}, y(split.val), hook=hook)
+            hist["val_macro_f1"] = mean_macro_f1(_scores(model, parts["val"], y(split.val), schema))
+        else:
+            model, hist = fit(cfg, variant_config(cfg.model, variant), schema, parts["train"], y(split.train),
+                              parts["val"], y(split.val), name=variant, hook=hook)
         seconds[f"train.{variant}"] = time.perf_counter() - t0
         histories[variant] = hist
         models[variant] = model
         variants[variant] = _scores(model, parts["test"], y(split.test), schema)
-    fused = [v for v in cfg.variants if v.startswith("fused")] or list(cfg.variants)
+    fused = [v for v in order if v.startswith("fused")] or order
     kept = max(fused, key=lambda v: float(histories[v]["val_macro_f1"]))  # type: ignore[arg-type]
     report = EvalReport(variant=kept, variants=variants, test_call_ids=split.test)
     fp = data.fingerprint(json.dumps([cfg.to_json(), list(split.test)], sort_keys=True, default=str))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -31,8 +32,11 @@ def store_calls(wh: Warehouse, call_ids: list[str]) -> None:
         wh.save_call(dummy_call_result(cid, call_id=cid, external_id=f"ext-{cid}", n_words=20), run)
 
 
-def test_artifact_is_safetensors_and_json_and_round_trips_identically(toy_store, toy_result, models_dir):
+@pytest.mark.parametrize("variant", ["kept", "fused_stacked"])
+def test_artifact_is_safetensors_and_json_and_round_trips_identically(toy_store, toy_result, models_dir, variant):
     store, _ = toy_store
+    if variant != "kept":  # the late-fusion model: two branch models and the stacker in one artifact
+        toy_result = dataclasses.replace(toy_result, model=toy_result.models[variant])
     path = save_artifact(toy_result, models_dir)
     assert sorted(p.name for p in path.iterdir()) == ["model.json", "model.safetensors", "report.md", "report.png"]
     meta = json.loads((path / "model.json").read_text())

@@ -1,0 +1,73 @@
+"""Late fusion (``fused_stacked``): out-of-fold folds, the stacker, and what it learns on code-made calls."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from models.fusion import StackedClassifier
+from models.schema import MISSING
+from models.train import fit_stacker, fold_indices
+
+
+def test_folds_partition_the_calls_and_keep_each_class_in_every_fold():
+    y = {"mood": np.array([0] * 12 + [1] * 6 + [2] * 3), "size": np.array([0, 1] * 10 + [MISSING])}
+    folds = fold_indices(y, 3, seed=0)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(21))
+    for held in folds:
+        assert sorted(np.bincount(y["mood"][held]).tolist()) == [1, 2, 4]  # stratified on mood
+    assert [f.tolist() for f in folds] == [f.tolist() for f in fold_indices(y, 3, seed=0)]  # seeded
+    # too few calls of a value for stratification: plain folds, still a partition
+    assert sorted(np.concatenate(fold_indices({"x": np.array([0] * 8 + [1])}, 4, seed=0)).tolist()) == list(range(9))
+
+
+def log_probs(truth: np.ndarray, sure: float, n: int) -> np.ndarray:
+    p = np.full((len(truth), n), (1 - sure) / (n - 1))
+    p[np.arange(len(truth)), truth] = sure
+    return np.log(p)
+
+
+def test_stacker_leans_on_the_branch_that_knows_and_masks_missing_labels():
+    rng = np.random.default_rng(0)
+    y = rng.integers(3, size=300)
+    # the text branch knows the label (right 90% of the time), the audio branch guesses with confidence
+    text_guess = np.where(rng.random(300) < 0.9, y, rng.integers(3, size=300))
+    z = np.hstack([log_probs(text_guess, 0.7, 3), log_probs(rng.integers(3, size=300), 0.9, 3)]).astype(np.float32)
+    w, b = fit_stacker(z, y, 3, l2=1e-2)
+    pred = (torch.from_numpy(z) @ w.T + b).argmax(1).numpy()
+    plain_sum = (z[:, :3] + z[:, 3:]).argmax(1)
+    assert (pred == y).mean() >= 0.88 > (plain_sum == y).mean() + 0.2
+    assert w[:, :3].abs().sum() > 5 * w[:, 3:].abs().sum()
+    # calls without the label are left out: adding them with nonsense inputs changes nothing
+    z2 = np.vstack([z, rng.normal(size=(50, 6)).astype(np.float32) * 10])
+    y2 = np.concatenate([y, np.full(50, MISSING)])
+    w2, b2 = fit_stacker(z2, y2, 3, l2=1e-2)
+    assert torch.allclose(w, w2, atol=1e-4) and torch.allclose(b, b2, atol=1e-4)
+
+
+def test_with_one_class_to_learn_from_the_stacker_is_the_plain_sum():
+    w, b = fit_stacker(np.zeros((5, 4), np.float32), np.array([1, 1, 1, MISSING, 1]), 2, l2=1e-2)
+    assert w.tolist() == [[1, 0, 1, 0], [0, 1, 0, 1]] and b.tolist() == [0, 0]
+
+
+def test_stacked_model_reads_each_label_from_the_modality_that_carries_it(toy_result):
+    """On the toy calls "pace" is only in the voice and "tone" only in the words: the stacked model gets
+    both, and its stacker, fitted on out-of-fold predictions, weighs the right branch for each."""
+    rep = toy_result.report
+    stacked = toy_result.models["fused_stacked"]
+    assert isinstance(stacked, StackedClassifier)
+    assert toy_result.histories["fused_stacked"]["folds"] == 5
+    assert rep.variants["fused_stacked"]["pace"].macro_f1 >= 0.85, rep.table()
+    assert rep.variants["fused_stacked"]["tone"].macro_f1 >= 0.85, rep.table()
+
+    def weight(label: str, branch: int) -> float:
+        w = stacked.stack[label].weight.detach()
+        k = w.shape[0]
+        return float(w[:, branch * k:(branch + 1) * k].abs().sum())
+
+    assert weight("tone", 0) > 2 * weight("tone", 1)  # text over audio for the words' label
+    assert weight("pace", 1) > 2 * weight("pace", 0)  # audio over text for the voice's label
+    # its branches are the text-only and audio-only models of the same run, weight for weight
+    for branch, variant in (("text", "text_only"), ("audio", "audio_only")):
+        mine, theirs = stacked.branches[branch].state_dict(), toy_result.models[variant].state_dict()
+        assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
