@@ -11,7 +11,7 @@ Features are stored once; a second run only trains. ``--limit-train``/``--limit-
 calls of each corpus that have stored features (when preparing all of them does not fit the time).
 
 Variants, all scored on the same test corpus: ``text_only``, ``audio_only``, ``fused_concat``,
-``fused_gated``, for each image encoder (scratch CNN, frozen ImageNet EfficientNet-Lite0) and text
+``fused_gated``, ``fused_stacked`` (late fusion of the two single-modality models), for each image encoder (scratch CNN, frozen ImageNet EfficientNet-Lite0) and text
 mode. Targets (issue 5): fused macro-F1 >= 0.90 on customer_emotion and agent_politeness; fused beats
 the better single modality by >= 0.05 on each; a full training run within 15 min on 2 cores; scoring
 >= 20 calls/s from stored features.
@@ -71,6 +71,8 @@ def first_with_features(rows, store, limit: int | None):
 
 
 def main(argv: list[str] | None = None) -> None:
+    from models.train import TrainConfig
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("QC_BENCH_CACHE", Path.home() / ".cache" / "callqc-bench")) / "classifier")
     ap.add_argument("--train-calls", type=int, default=300)
@@ -86,6 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limit-test", type=int, default=None)
     ap.add_argument("--image-encoders", default="scratch,efficientnet-lite0")
     ap.add_argument("--text-modes", default="frozen")
+    ap.add_argument("--variants", default=",".join(TrainConfig().variants),
+                    help="Comma-separated variants to train (fused_stacked trains text_only and audio_only too).")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="Write the kept model's report (md + png) here.")
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     from models.registry import LoadedModel
     from models.score import score_features
     from models.text import TextConfig
-    from models.train import LabeledData, TrainConfig, train_classifier
+    from models.train import LabeledData, train_classifier
 
     if args.train_features == "truth":
         from models.corpus import prepare_corpus, truth_features
@@ -145,7 +149,8 @@ def main(argv: list[str] | None = None) -> None:
     for text_mode in args.text_modes.split(","):
         for image_encoder in args.image_encoders.split(","):
             model = FusionConfig(text=TextConfig(mode=text_mode), image=ImageConfig(encoder=image_encoder))  # type: ignore[arg-type]
-            cfg = TrainConfig(model=model, max_epochs=args.epochs, seed=args.seed, progress=False)
+            cfg = TrainConfig(model=model, variants=tuple(args.variants.split(",")), max_epochs=args.epochs,
+                              seed=args.seed, progress=False)
             t0 = time.perf_counter()
             res = train_classifier(LabeledData(train_rows + test_rows), store, cfg, test_call_ids=test_ids)
             minutes = (time.perf_counter() - t0) / 60
@@ -162,8 +167,9 @@ def main(argv: list[str] | None = None) -> None:
             for v, sec in res.seconds.items():
                 if v.startswith("train."):
                     h = res.histories[v.removeprefix("train.")]
-                    print(f"  {v:<22} {sec / 60:5.1f} min, {h['epochs']} epochs (best {h['best_epoch']}), "
-                          f"val macro-F1 {h['val_macro_f1']:.3f}")
+                    how = (f"{h['folds']} folds x 2 branches, {h['epochs']} epochs in all" if "folds" in h
+                           else f"{h['epochs']} epochs (best {h['best_epoch']})")
+                    print(f"  {v:<22} {sec / 60:5.1f} min, {how}, val macro-F1 {h['val_macro_f1']:.3f}")
             if args.out:
                 from models.evaluate import draw_report
 

@@ -9,13 +9,15 @@ Fusion (``FusionConfig.fusion``):
 - ``concat``: the two branch vectors side by side, into an MLP.
 - ``gated``: a learned gate per dimension decides, for each call, how much of each modality to take
   (``g * text + (1 - g) * audio``); both vectors are also kept, so the gate adds to concat.
-- ``stacked`` (late fusion, :class:`StackedClassifier`): a text-only and an audio-only model, each
-  trained on its own, and per label a small learned layer over both models' log-probabilities, fitted
-  on their out-of-fold predictions (:mod:`models.train`). Where a cue is in only one modality, the
+- ``stacked`` (late fusion, :class:`StackedClassifier`): text-only and audio-only models, each
+  trained on its own, and per label a small learned layer over both modalities' log-probabilities,
+  fitted on out-of-fold predictions (:mod:`models.train`). Where a cue is in only one modality, the
   other model's "I hear nothing" cannot drown it, as it can in one network over both vectors.
 """
 
 from __future__ import annotations
+
+import math
 
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
@@ -41,6 +43,7 @@ class FusionConfig:
     modality_dropout: float = 0.25  # training only: drop one modality of a call, so both are learned
     aux_weight: float = 0.5  # fused only: each branch also has its own heads, trained with this weight,
     # so that neither branch is left behind when the other one learns faster
+    members: int = 1  # stacked only: models per modality, their probabilities averaged
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -128,16 +131,20 @@ class FusionClassifier(nn.Module):
 
 
 class StackedClassifier(nn.Module):
-    """Late fusion: ``branches`` text and audio (single-modality :class:`FusionClassifier` models) and per
-    label a linear layer over both branches' log-probabilities (``stack``). Its weights come from
-    :func:`models.train.fit_stacker`; a new one starts as the sum of the two log-probabilities."""
+    """Late fusion: per modality (``branches["text"]``, ``branches["audio"]``) ``cfg.members``
+    single-modality :class:`FusionClassifier` models whose probabilities are averaged, and per label a
+    linear layer over both modalities' log-probabilities (``stack``). The members are the cross-fitting
+    models whose out-of-fold predictions the stacker was fitted on (:func:`models.train.fit_stacked`),
+    so it is applied to the same kind of predictions it learned from. A new one's stacker is the plain
+    sum of the two log-probabilities."""
 
     def __init__(self, cfg: FusionConfig, heads: dict[str, int]):
         super().__init__()
-        if cfg.modalities != "both" or cfg.fusion != "stacked":
-            raise ValueError("a StackedClassifier needs modalities='both' and fusion='stacked'")
+        if cfg.modalities != "both" or cfg.fusion != "stacked" or cfg.members < 1:
+            raise ValueError("a StackedClassifier needs modalities='both', fusion='stacked' and members >= 1")
         self.cfg = cfg
-        self.branches = nn.ModuleDict({m: FusionClassifier(branch_config(cfg, m), heads) for m in ("text", "audio")})
+        self.branches = nn.ModuleDict({m: nn.ModuleList(FusionClassifier(branch_config(cfg, m), heads)
+                                                        for _ in range(cfg.members)) for m in ("text", "audio")})
         self.stack = nn.ModuleDict({label: nn.Linear(2 * n, n) for label, n in heads.items()})
         with torch.no_grad():
             for label, n in heads.items():
@@ -145,9 +152,13 @@ class StackedClassifier(nn.Module):
                 self.stack[label].bias.zero_()
 
     def branch_log_probs(self, x: FusionInputs) -> dict[str, torch.Tensor]:
-        """label -> (batch, 2 * classes): the text then the audio branch's log-probabilities."""
-        outs = [self.branches[m](x).logits for m in ("text", "audio")]
-        return {label: torch.cat([o[label].log_softmax(-1) for o in outs], -1) for label in self.stack}
+        """label -> (batch, 2 * classes): the text then the audio members' mean probabilities, as logs."""
+        per_modality = []
+        for m in ("text", "audio"):
+            outs = [member(x).logits for member in self.branches[m]]
+            per_modality.append({label: torch.logsumexp(torch.stack([o[label].log_softmax(-1) for o in outs]), 0)
+                                 - math.log(len(outs)) for label in self.stack})
+        return {label: torch.cat([lp[label] for lp in per_modality], -1) for label in self.stack}
 
     def forward(self, x: FusionInputs) -> FusionOutput:
         return FusionOutput({label: self.stack[label](z) for label, z in self.branch_log_probs(x).items()})

@@ -7,11 +7,12 @@ class-weighted cross-entropy per head (calls missing a label are masked out of t
 stopping on the validation mean macro-F1; seeds are fixed. The fused variant with the best
 *validation* score is kept; all are reported on the test split.
 
-``fused_stacked`` (late fusion) is made of the trained ``text_only`` and ``audio_only`` models and, per
-label, a linear layer over their log-probabilities. That layer is fitted on *out-of-fold* predictions:
-the training split is cut into ``stack_folds`` folds, and each fold is predicted by a text and an audio
-model trained (the same way) on the other folds, so the stacker learns how far each modality can be
-trusted on calls it has not seen, not on calls it has memorised.
+``fused_stacked`` (late fusion) is per label a linear layer over a text and an audio model's
+log-probabilities, fitted on *out-of-fold* predictions: the training split is cut into ``stack_folds``
+folds, and each fold is predicted by a text-only and an audio-only model trained (as those variants
+are) on the other folds, so the stacker learns how far each modality can be trusted on calls its
+models have not seen, not on calls they have memorised. Those fold models, averaged, are the stacked
+model's members.
 """
 
 from __future__ import annotations
@@ -301,36 +302,59 @@ def fit_stacker(z: np.ndarray, y: np.ndarray, n: int, l2: float) -> tuple[torch.
     return weight.detach(), bias.detach()
 
 
+def out_of_fold(cfg: TrainConfig, schema: LabelSchema, train: Mapping[str, Prepared],
+                y_train: Mapping[str, np.ndarray], val: Mapping[str, Prepared], y_val: Mapping[str, np.ndarray],
+                folds: int, hook: EpochHook | None = None
+                ) -> tuple[dict[str, np.ndarray], int, list[dict[str, FusionClassifier]]]:
+    """label -> (training calls, 2 * classes): the text then the audio model's log-probabilities of
+    each training call, by models trained on the other ``folds - 1`` folds (early stopping on the
+    validation split, as the branches themselves); the epochs that took; and the fold models
+    (``{"text": ..., "audio": ...}`` per fold)."""
+    mcfg = variant_config(cfg.model, "fused_stacked")
+    n = len(train["text"].call_ids)
+    oof = {lab: np.zeros((n, 2 * k), np.float32) for lab, k in schema.sizes().items()}
+    epochs = 0
+    fold_models: list[dict[str, FusionClassifier]] = []
+    for f, held in enumerate(fold_indices(y_train, folds, cfg.seed)):
+        rest = np.setdiff1d(np.arange(n), held)
+        fold_models.append({})
+        for col, m in enumerate(("text", "audio")):
+            sub, hist = fit(cfg, branch_config(mcfg, m), schema, train[m].subset(rest),
+                            {lab: v[rest] for lab, v in y_train.items()}, val[m], y_val,
+                            name=f"fused_stacked {m} fold {f + 1}/{folds}", hook=hook)
+            epochs += int(hist["epochs"])  # type: ignore[call-overload]
+            fold_models[-1][m] = sub
+            for lab, lp in predict(sub, train[m].subset(held), log_probs=True).items():
+                k = lp.shape[1]
+                oof[lab][held, col * k:(col + 1) * k] = lp
+    return oof, epochs, fold_models
+
+
 def fit_stacked(cfg: TrainConfig, schema: LabelSchema, branches: Mapping[str, FusionClassifier],
                 train: Mapping[str, Prepared], y_train: Mapping[str, np.ndarray], val: Mapping[str, Prepared],
                 y_val: Mapping[str, np.ndarray], hook: EpochHook | None = None
                 ) -> tuple[StackedClassifier, dict[str, object]]:
-    """The late-fusion model over ``branches`` (``text`` and ``audio``, trained on the whole training
-    split), its stacker fitted on out-of-fold predictions of the training split. ``train``/``val``: each
-    branch's inputs. Each fold's branch models are trained as the branches were (early stopping on the
-    validation split)."""
-    mcfg = variant_config(cfg.model, "fused_stacked")
-    model = StackedClassifier(mcfg, schema.sizes())
-    for m, branch in branches.items():
-        model.branches[m].load_state_dict(branch.state_dict())
+    """The late-fusion model: per modality the ``stack_folds`` cross-fitting models of
+    :func:`out_of_fold` (averaged), and per label a stacker fitted on their out-of-fold predictions of
+    the training split. ``train``/``val``: each modality's inputs. With too few training calls for two
+    folds, the members are ``branches`` (the text-only and audio-only models trained on the whole
+    training split) and the stacker is the plain sum of their log-probabilities."""
     n = len(train["text"].call_ids)
     folds = min(cfg.stack_folds, n // 2)  # every fold's training part needs two calls (batch norm)
     info: dict[str, object] = {"folds": folds, "epochs": 0}
     if folds < 2:
         log.warning("fused_stacked: %d training calls are too few for out-of-fold predictions; "
                     "the stacker is the plain sum of the two models' log-probabilities", n)
+        members: list[Mapping[str, FusionClassifier]] = [branches]
+        oof = None
     else:
-        oof = {lab: np.zeros((n, 2 * k), np.float32) for lab, k in schema.sizes().items()}
-        for f, held in enumerate(fold_indices(y_train, folds, cfg.seed)):
-            rest = np.setdiff1d(np.arange(n), held)
-            for col, m in enumerate(("text", "audio")):
-                sub, hist = fit(cfg, branch_config(mcfg, m), schema, train[m].subset(rest),
-                                {lab: v[rest] for lab, v in y_train.items()}, val[m], y_val,
-                                name=f"fused_stacked {m} fold {f + 1}/{folds}", hook=hook)
-                info["epochs"] = int(info["epochs"]) + int(hist["epochs"])  # type: ignore[call-overload]
-                for lab, lp in predict(sub, train[m].subset(held), log_probs=True).items():
-                    k = lp.shape[1]
-                    oof[lab][held, col * k:(col + 1) * k] = lp
+        oof, info["epochs"], members = out_of_fold(cfg, schema, train, y_train, val, y_val, folds, hook)
+    model = StackedClassifier(replace(variant_config(cfg.model, "fused_stacked"), members=len(members)),
+                              schema.sizes())
+    for k, member in enumerate(members):
+        for m in ("text", "audio"):
+            model.branches[m][k].load_state_dict(member[m].state_dict())
+    if oof is not None:
         with torch.no_grad():
             for lab, k in schema.sizes().items():
                 w, b = fit_stacker(oof[lab], y_train[lab], k, cfg.stack_l2)

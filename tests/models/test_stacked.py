@@ -67,7 +67,24 @@ def test_stacked_model_reads_each_label_from_the_modality_that_carries_it(toy_re
 
     assert weight("tone", 0) > 2 * weight("tone", 1)  # text over audio for the words' label
     assert weight("pace", 1) > 2 * weight("pace", 0)  # audio over text for the voice's label
-    # its branches are the text-only and audio-only models of the same run, weight for weight
-    for branch, variant in (("text", "text_only"), ("audio", "audio_only")):
-        mine, theirs = stacked.branches[branch].state_dict(), toy_result.models[variant].state_dict()
-        assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    # its members are the 5 cross-fitting models per modality, each trained without one fold
+    assert stacked.cfg.members == 5 and all(len(stacked.branches[m]) == 5 for m in ("text", "audio"))
+    heads = [m.heads["tone"].weight for m in stacked.branches["text"]] + [toy_result.models["text_only"].heads["tone"].weight]
+    assert all(not torch.equal(a, b) for i, a in enumerate(heads) for b in heads[i + 1:])
+
+
+def test_too_few_calls_for_folds_stack_the_whole_split_models_by_their_plain_sum(toy_store):
+    from models.train import LabeledData, train_classifier
+
+    from .conftest import quick_config
+
+    store, data = toy_store
+    few = LabeledData(tuple(r for r in data.rows if r[0] in set(data.call_ids[:8])))
+    res = train_classifier(few, store, quick_config(variants=("fused_stacked",), max_epochs=2))
+    stacked = res.models["fused_stacked"]
+    assert res.histories["fused_stacked"]["folds"] < 2 and stacked.cfg.members == 1
+    assert set(res.report.variants) == {"text_only", "audio_only", "fused_stacked"}
+    text = res.models["text_only"].state_dict()
+    assert all(torch.equal(v, stacked.branches["text"][0].state_dict()[k]) for k, v in text.items())
+    n = 2  # pace: calm | heated
+    assert stacked.stack["pace"].weight.tolist() == torch.cat([torch.eye(n), torch.eye(n)], 1).tolist()
