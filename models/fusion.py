@@ -18,7 +18,6 @@ Fusion (``FusionConfig.fusion``):
 from __future__ import annotations
 
 import math
-
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
@@ -148,7 +147,7 @@ class StackedClassifier(nn.Module):
         self.stack = nn.ModuleDict({label: nn.Linear(2 * n, n) for label, n in heads.items()})
         with torch.no_grad():
             for label, n in heads.items():
-                self.stack[label].weight.copy_(torch.cat([torch.eye(n), torch.eye(n)], 1))
+                self.stack[label].weight.copy_(plain_sum(n))
                 self.stack[label].bias.zero_()
 
     def branch_log_probs(self, x: FusionInputs) -> dict[str, torch.Tensor]:
@@ -162,6 +161,11 @@ class StackedClassifier(nn.Module):
 
     def forward(self, x: FusionInputs) -> FusionOutput:
         return FusionOutput({label: self.stack[label](z) for label, z in self.branch_log_probs(x).items()})
+
+
+def plain_sum(n: int) -> torch.Tensor:
+    """The stacker weight (n, 2 * n) that adds the two modalities' log-probabilities class by class."""
+    return torch.cat([torch.eye(n), torch.eye(n)], 1)
 
 
 def branch_config(cfg: FusionConfig, modality: Literal["text", "audio"]) -> FusionConfig:

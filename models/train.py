@@ -33,7 +33,8 @@ from torch import nn
 from models.data import Prepared, prepare
 from models.evaluate import EvalReport, LabelMetrics, evaluate_predictions, mean_macro_f1
 from models.features import FeatureStore
-from models.fusion import Classifier, FusionClassifier, FusionConfig, StackedClassifier, branch_config
+from models.fusion import (Classifier, FusionClassifier, FusionConfig, StackedClassifier, branch_config,
+                           plain_sum)
 from models.schema import MISSING, LabelSchema
 
 log = logging.getLogger("callqc.models")
@@ -279,7 +280,7 @@ def fit_stacker(z: np.ndarray, y: np.ndarray, n: int, l2: float) -> tuple[torch.
     """Weight and bias of a class-weighted, L2-penalised multinomial logistic regression from the
     branches' log-probabilities ``z`` (calls, 2 * n) to the labels ``y`` (MISSING masked out). With
     fewer than two classes to learn from it is the plain sum of the two log-probabilities."""
-    weight = torch.cat([torch.eye(n), torch.eye(n)], 1)
+    weight = plain_sum(n)
     bias = torch.zeros(n)
     keep = y != MISSING
     if len(np.unique(y[keep])) < 2:
