@@ -15,17 +15,19 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from models.features import FeatureStore
+from models.features import FEATURES_VERSION, FeatureStore
 from models.fusion import FusionConfig, FusionInputs
 from models.image import band_stats, effnet_features
 from models.text import TextBatch, encode_lower
+from qc.prosody import N_PROSODY
 from qc.spectrogram import SpectrogramConfig
 
 Progress = Callable[[int, int], None]  # (done, total)
 
 
 def spec_key(spec: SpectrogramConfig) -> str:
-    return hashlib.sha256(repr(asdict(spec)).encode()).hexdigest()[:12]
+    """The stored features an encoder cache was computed from: their drawing and their version."""
+    return hashlib.sha256(repr((asdict(spec), FEATURES_VERSION)).encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -36,17 +38,22 @@ class Prepared:
     text: list[dict[str, np.ndarray]] | None
     image: list[np.ndarray] | None
     present: np.ndarray  # (n, 2) bool
+    prosody: np.ndarray | None = None  # (n, 2, N_PROSODY) float32, NaN where unmeasured
 
     def batch(self, idx: Sequence[int]) -> FusionInputs:
+        idx = list(idx)
         text = TextBatch.collate([self.text[i] for i in idx]) if self.text is not None else None
         image = torch.from_numpy(np.stack([self.image[i] for i in idx])) if self.image is not None else None
-        return FusionInputs(text=text, image=image, present=torch.from_numpy(self.present[list(idx)]))
+        prosody = torch.from_numpy(self.prosody[idx]) if self.prosody is not None else None
+        return FusionInputs(text=text, image=image, present=torch.from_numpy(self.present[idx]),
+                            prosody=prosody)
 
     def subset(self, idx: Sequence[int]) -> Prepared:
+        idx = list(idx)
         return Prepared([self.call_ids[i] for i in idx],
                         [self.text[i] for i in idx] if self.text is not None else None,
                         [self.image[i] for i in idx] if self.image is not None else None,
-                        self.present[list(idx)])
+                        self.present[idx], self.prosody[idx] if self.prosody is not None else None)
 
 
 def prepare(store: FeatureStore, call_ids: Sequence[str], cfg: FusionConfig, progress: Progress | None = None,
@@ -59,6 +66,8 @@ def prepare(store: FeatureStore, call_ids: Sequence[str], cfg: FusionConfig, pro
     texts: list[dict[str, np.ndarray]] = []
     images: list[np.ndarray] = []
     present = np.zeros((len(call_ids), 2), bool)
+    want_prosody = want_image and cfg.image.prosody
+    prosody = np.full((len(call_ids), 2, N_PROSODY), np.nan, np.float32)
     for k, cid in enumerate(call_ids):
         f = None
         if want_text:
@@ -74,17 +83,20 @@ def prepare(store: FeatureStore, call_ids: Sequence[str], cfg: FusionConfig, pro
             if cached is None:
                 f = f or store.load(cid)
                 cached = {"effnet": effnet_features(f.images, cfg.image), "present": f.present,
-                          "bands": band_stats(torch.from_numpy(f.images)).numpy()}
+                          "bands": band_stats(torch.from_numpy(f.images)).numpy(), "prosody": f.prosody}
                 if write_cache:
                     store.save_cached("image", ikey, cid, **cached)
             images.append(np.concatenate([cached["effnet"], cached["bands"]], -1) if cfg.image.band_stats
                           else cached["effnet"])
             present[k] = cached["present"]
+            prosody[k] = cached["prosody"]
         else:
             f = f or store.load(cid)
             present[k] = f.present
+            prosody[k] = f.prosody
             if want_image:
                 images.append(f.images)
         if progress:
             progress(k + 1, len(call_ids))
-    return Prepared(list(call_ids), texts if want_text else None, images if want_image else None, present)
+    return Prepared(list(call_ids), texts if want_text else None, images if want_image else None, present,
+                    prosody if want_prosody else None)

@@ -1,7 +1,8 @@
 """What the classifier reads of a call, computed once per call and stored without pickle.
 
-A call's features are its per-role log-mel images (:mod:`qc.spectrogram`) and the text of its turns
-as the pipeline stored them (the ASR words, redacted), each turn with its role. They are written
+A call's features are its per-role log-mel images (:mod:`qc.spectrogram`), its per-role prosody
+(:mod:`qc.prosody`: level, pitch, tempo, timing over the whole call) and the text of its turns as the
+pipeline stored them (the ASR words, redacted), each turn with its role. They are written
 once, when the call is analysed, to ``<data_dir>/features/calls/<call_id>.npz`` (plain arrays; read
 with ``allow_pickle=False``), so training and scoring never rerun ASR.
 
@@ -11,6 +12,8 @@ frozen EfficientNet's pooled features) are cached next to them under ``features/
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import tempfile
 from collections.abc import Iterable
@@ -21,23 +24,27 @@ import numpy as np
 
 from qc.audio import Recording, load_recording
 from qc.config import Settings
+from qc.prosody import N_PROSODY, role_prosody
 from qc.records import ROLES, CallMeta, CallResult
 from qc.spectrogram import SpectrogramConfig, role_images
 
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2  # 2: prosody (version 1 files still load, their prosody unmeasured)
+log = logging.getLogger("callqc.models")
 
 
 @dataclass(frozen=True)
 class CallFeatures:
     """One call as the classifier sees it. ``images``: (2, crops, n_mels, width) float16 in [0, 1],
     roles in :data:`qc.records.ROLES` order; ``present``: which roles spoke; ``turn_roles``: index into
-    ROLES per turn (-1: unknown role); ``turn_texts``: each turn's words."""
+    ROLES per turn (-1: unknown role); ``turn_texts``: each turn's words; ``prosody``: (2,
+    :data:`qc.prosody.N_PROSODY`) float32, NaN where unmeasured."""
 
     call_id: str
     images: np.ndarray
     present: np.ndarray
     turn_roles: np.ndarray
     turn_texts: tuple[str, ...]
+    prosody: np.ndarray
 
 
 def call_features(result: CallResult, rec: Recording, spec: SpectrogramConfig | None = None) -> CallFeatures:
@@ -45,13 +52,17 @@ def call_features(result: CallResult, rec: Recording, spec: SpectrogramConfig | 
     spec = spec or SpectrogramConfig(sample_rate=rec.sample_rate)
     if spec.sample_rate != rec.sample_rate:
         raise ValueError(f"spectrogram rate {spec.sample_rate} != recording rate {rec.sample_rate}")
-    images, present = role_images(lambda a, b, ch: rec.read(a, b, channel=ch), result.turns, spec, frames=rec.frames)
+    def read(a: float, b: float, ch: int) -> np.ndarray:
+        return rec.read(a, b, channel=ch)
+
+    images, present = role_images(read, result.turns, spec, frames=rec.frames)
     role_index = {r: i for i, r in enumerate(ROLES)}
     turns = [t for t in result.turns if t.text.strip()]
     return CallFeatures(
         call_id=result.call_id, images=images, present=present,
         turn_roles=np.array([role_index.get(t.role, -1) for t in turns], np.int8),
         turn_texts=tuple(t.text.strip() for t in turns),
+        prosody=role_prosody(read, result.turns, result.words, rec.sample_rate),
     )
 
 
@@ -75,6 +86,12 @@ def analyze_with_features(meta: CallMeta, cfg: Settings, call_id: str | None = N
         return dataclasses.replace(result, timings=timings), features
     finally:
         rec.close()
+
+
+@functools.lru_cache(maxsize=8)
+def _warn_old_features(root: Path) -> None:
+    log.warning("%s holds features stored before version 2 (no prosody): their prosody reads as unmeasured; "
+                "analyse those calls again for the full features", root)
 
 
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
@@ -108,7 +125,7 @@ class FeatureStore:
         """Write (or replace) one call's features atomically."""
         _atomic_savez(self._path(f.call_id), version=np.array(FEATURES_VERSION), images=f.images,
                       present=f.present, turn_roles=f.turn_roles,
-                      turn_texts=np.array(f.turn_texts, dtype=np.str_))
+                      turn_texts=np.array(f.turn_texts, dtype=np.str_), prosody=f.prosody)
 
     def has(self, call_id: str) -> bool:
         return self._path(call_id).exists()
@@ -119,10 +136,16 @@ class FeatureStore:
         if not path.exists():
             raise KeyError(f"no stored features for call {call_id!r}")
         with np.load(path, allow_pickle=False) as z:
-            if int(z["version"]) != FEATURES_VERSION:
-                raise KeyError(f"features of {call_id!r} have version {int(z['version'])}, need {FEATURES_VERSION}")
+            version = int(z["version"])
+            if version not in (1, FEATURES_VERSION):
+                raise KeyError(f"features of {call_id!r} have version {version}, need {FEATURES_VERSION}")
+            if version == 1:  # stored before prosody: read as unmeasured (the models fill in the median)
+                _warn_old_features(self.root)
+                prosody = np.full((len(ROLES), N_PROSODY), np.nan, np.float32)
+            else:
+                prosody = z["prosody"]
             return CallFeatures(call_id, z["images"], z["present"], z["turn_roles"],
-                                tuple(str(t) for t in z["turn_texts"]))
+                                tuple(str(t) for t in z["turn_texts"]), prosody)
 
     def available(self, call_ids: Iterable[str]) -> list[str]:
         return [c for c in call_ids if self.has(c)]

@@ -43,6 +43,7 @@ class FusionConfig:
     aux_weight: float = 0.5  # fused only: each branch also has its own heads, trained with this weight,
     # so that neither branch is left behind when the other one learns faster
     members: int = 1  # stacked only: models per modality, their probabilities averaged
+    stack_probs: bool = True  # stacked only: the stacker reads the probabilities beside their logarithms
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -52,6 +53,8 @@ class FusionConfig:
         d = dict(data)
         image = dict(d.pop("image"))
         image["scratch_channels"] = tuple(image.get("scratch_channels", ()))
+        image.setdefault("prosody", False)  # models saved before the image branch read prosody
+        d.setdefault("stack_probs", False)  # stacked models saved before the stacker read probabilities
         return cls(text=TextConfig(**d.pop("text")), image=ImageConfig(**image), **d)
 
 
@@ -62,6 +65,7 @@ class FusionInputs:
     text: TextBatch | None
     image: torch.Tensor | None  # scratch: (b, 2, crops, mels, width); pretrained: (b, 2, 1280)
     present: torch.Tensor | None  # (b, 2) roles that spoke
+    prosody: torch.Tensor | None = None  # (b, 2, N_PROSODY), NaN where unmeasured (qc.prosody)
 
 
 @dataclass
@@ -105,7 +109,7 @@ class FusionClassifier(nn.Module):
         if self.text is not None:
             parts.append(self.text(x.text))
         if self.image is not None:
-            parts.append(self.image(x.image, x.present))
+            parts.append(self.image(x.image, x.present, x.prosody))
         aux: dict[str, dict[str, torch.Tensor]] = {}
         if len(parts) == 2:
             t, a = parts
@@ -132,10 +136,12 @@ class FusionClassifier(nn.Module):
 class StackedClassifier(nn.Module):
     """Late fusion: per modality (``branches["text"]``, ``branches["audio"]``) ``cfg.members``
     single-modality :class:`FusionClassifier` models whose probabilities are averaged, and per label a
-    linear layer over both modalities' log-probabilities (``stack``). The members are the cross-fitting
-    models whose out-of-fold predictions the stacker was fitted on (:func:`models.train.fit_stacked`),
-    so it is applied to the same kind of predictions it learned from. A new one's stacker is the plain
-    sum of the two log-probabilities."""
+    linear layer (``stack``) over both modalities' log-probabilities and, with ``cfg.stack_probs``, the
+    probabilities themselves (:func:`stack_inputs`): logarithms add up evidence, while a probability
+    saturates, so one modality's certainty that it hears nothing costs a cue in the other no more than
+    its mere doubt does. The members are the cross-fitting models whose out-of-fold predictions the
+    stacker was fitted on (:func:`models.train.fit_stacked`), so it is applied to the same kind of
+    predictions it learned from. A new one's stacker is the plain sum of the two log-probabilities."""
 
     def __init__(self, cfg: FusionConfig, heads: dict[str, int]):
         super().__init__()
@@ -144,10 +150,11 @@ class StackedClassifier(nn.Module):
         self.cfg = cfg
         self.branches = nn.ModuleDict({m: nn.ModuleList(FusionClassifier(branch_config(cfg, m), heads)
                                                         for _ in range(cfg.members)) for m in ("text", "audio")})
-        self.stack = nn.ModuleDict({label: nn.Linear(2 * n, n) for label, n in heads.items()})
+        width = 4 if cfg.stack_probs else 2
+        self.stack = nn.ModuleDict({label: nn.Linear(width * n, n) for label, n in heads.items()})
         with torch.no_grad():
             for label, n in heads.items():
-                self.stack[label].weight.copy_(plain_sum(n))
+                self.stack[label].weight.copy_(plain_sum(n, width * n))
                 self.stack[label].bias.zero_()
 
     def branch_log_probs(self, x: FusionInputs) -> dict[str, torch.Tensor]:
@@ -160,12 +167,22 @@ class StackedClassifier(nn.Module):
         return {label: torch.cat([lp[label] for lp in per_modality], -1) for label in self.stack}
 
     def forward(self, x: FusionInputs) -> FusionOutput:
-        return FusionOutput({label: self.stack[label](z) for label, z in self.branch_log_probs(x).items()})
+        return FusionOutput({label: self.stack[label](stack_inputs(z, self.cfg.stack_probs))
+                             for label, z in self.branch_log_probs(x).items()})
 
 
-def plain_sum(n: int) -> torch.Tensor:
-    """The stacker weight (n, 2 * n) that adds the two modalities' log-probabilities class by class."""
-    return torch.cat([torch.eye(n), torch.eye(n)], 1)
+def stack_inputs(log_probs: torch.Tensor, probs: bool) -> torch.Tensor:
+    """What the stacker reads of (calls, 2 * classes) log-probabilities: them, and with ``probs`` the
+    probabilities after them (calls, 4 * classes)."""
+    return torch.cat([log_probs, log_probs.exp()], -1) if probs else log_probs
+
+
+def plain_sum(n: int, width: int | None = None) -> torch.Tensor:
+    """The stacker weight (n, ``width``, default 2 * n) that adds the two modalities' log-probabilities
+    class by class (and leaves any further inputs out)."""
+    w = torch.zeros(n, width or 2 * n)
+    w[:, :2 * n] = torch.cat([torch.eye(n), torch.eye(n)], 1)
+    return w
 
 
 def branch_config(cfg: FusionConfig, modality: Literal["text", "audio"]) -> FusionConfig:

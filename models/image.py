@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from qc.assets import image_encoder_weights
+from qc.prosody import N_PROSODY
 
 N_ROLES = 2
 EFFNET_DIM = 1280
@@ -36,6 +38,9 @@ class ImageConfig:
     band_stats: bool = True  # also the mean and spread of each mel band over time, per role (level, timbre)
     effnet_height: int = 64  # mel images are resized to this height for the ImageNet CNN
     effnet_crops: int = 3  # images per role through the ImageNet CNN (spread over the call); its cost on CPU
+    prosody: bool = True  # also each role's prosody over the call (qc.prosody: level, pitch, tempo, timing)
+    feature_dropout: float = 0.1  # dropout on the (standardised) image features
+    image_dropout: float = 0.3  # with prosody, training only: share of calls whose image features are dropped
 
     @property
     def pretrained(self) -> bool:
@@ -116,7 +121,8 @@ class ImageBranch(nn.Module):
 
     Input: ``images`` (batch, 2, crops, mels, width) for ``scratch``; for the pretrained CNN, the cached
     (batch, 2, 1280) features, followed by the band statistics when ``band_stats``; ``present``
-    (batch, 2) says which roles spoke (a silent role contributes zeros)."""
+    (batch, 2) says which roles spoke (a silent role contributes zeros); ``prosody`` (batch, 2,
+    N_PROSODY) with ``cfg.prosody``, NaN where unmeasured (:meth:`fit_prosody_norm`)."""
 
     def __init__(self, cfg: ImageConfig):
         super().__init__()
@@ -127,10 +133,34 @@ class ImageBranch(nn.Module):
             dim += 2 * cfg.n_mels
         # per-feature standardisation across calls (not LayerNorm: normalising each call's own vector
         # would subtract exactly the overall level shift that says a speaker is louder than usual)
-        self.proj = nn.Sequential(nn.BatchNorm1d(N_ROLES * dim), nn.Dropout(0.1),
-                                  nn.Linear(N_ROLES * dim, cfg.out_dim), nn.GELU())
+        self.proj = nn.Sequential(nn.BatchNorm1d(N_ROLES * dim), nn.Dropout(cfg.feature_dropout),
+                                  nn.Linear(N_ROLES * dim, cfg.out_dim))
+        if cfg.prosody:
+            # its own path: a dozen measures beside thousands of image features would be drowned there;
+            # standardised with the training calls' statistics, fixed (not batch norm's running ones,
+            # which a few hundred calls in batches of 32 leave far from the data after a few epochs)
+            self.prosody_proj = nn.Linear(N_ROLES * N_PROSODY, cfg.out_dim)
+            self.register_buffer("prosody_center", torch.zeros(N_ROLES, N_PROSODY))
+            self.register_buffer("prosody_scale", torch.ones(N_ROLES, N_PROSODY))
+        else:
+            self.prosody_proj = None
+        self.act = nn.GELU()
 
-    def forward(self, x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    def fit_prosody_norm(self, prosody: np.ndarray) -> None:
+        """Per role and measure, the median and spread (standard deviation) of the measured values of
+        ``prosody`` (training calls, 2, N_PROSODY): inputs are standardised with them, and an
+        unmeasured value stands in as the median (0 after standardising)."""
+        x = prosody.astype(np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a measure never measured: 0 and 1
+            center, scale = np.nanmedian(x, axis=0), np.nanstd(x, axis=0)
+        center = np.nan_to_num(center, nan=0.0)
+        scale = np.where(np.isfinite(scale) & (scale > 1e-6), scale, 1.0)
+        self.prosody_center.copy_(torch.from_numpy(center).float())
+        self.prosody_scale.copy_(torch.from_numpy(scale).float())
+
+    def forward(self, x: torch.Tensor, present: torch.Tensor, prosody: torch.Tensor | None = None
+                ) -> torch.Tensor:
         if self.cnn is None:
             per_role = x.float()
         else:
@@ -142,5 +172,14 @@ class ImageBranch(nn.Module):
             per_role = self.cnn(images.float().reshape(b * r * c, 1, m, w)).reshape(b, r, c, -1).mean(2)
             if self.cfg.band_stats:
                 per_role = torch.cat([per_role, band_stats(x)], -1)
-        per_role = per_role * present.float().unsqueeze(-1)
-        return self.proj(per_role.flatten(1))
+        spoke = present.float().unsqueeze(-1)
+        h = self.proj((per_role * spoke).flatten(1))
+        if self.prosody_proj is None:
+            return self.act(h)
+        if prosody is None:
+            raise ValueError("this image branch reads prosody: the inputs have none")
+        if self.training and self.cfg.image_dropout > 0:  # now and then the prosody alone must carry the call
+            h = h * (torch.rand(h.shape[0], 1) >= self.cfg.image_dropout).float()
+        p = torch.nan_to_num((prosody.float() - self.prosody_center) / self.prosody_scale, nan=0.0)
+        p = p.clamp(-5.0, 5.0) * spoke  # a wild measurement cannot swamp the call
+        return self.act(h + self.prosody_proj(p.flatten(1)))

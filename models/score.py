@@ -41,9 +41,13 @@ def loaded(path: Path) -> LoadedModel:
     return _cached_artifact(str(Path(path).resolve()), p.stat().st_mtime)
 
 
-def score_features(model: LoadedModel, store: FeatureStore, call_ids: Sequence[str], batch_size: int = 64
+def score_features(model: LoadedModel, store: FeatureStore, call_ids: Sequence[str], batch_size: int = 1
                    ) -> list[Score]:
-    """Scores of ``call_ids`` (all must have stored features) by ``model``."""
+    """Scores of ``call_ids`` (all must have stored features) by ``model``.
+
+    One call per forward pass by default: a batch's matrix products round differently from one call's,
+    and a stored probability (6 decimals) would then depend on which calls were scored together (the
+    nightly run scores each call alone, ``rescore`` many at once)."""
     from models.train import predict
 
     prep = prepare(store, list(call_ids), model.config)
@@ -171,7 +175,7 @@ def rescore(cfg: Settings, wh: Warehouse, call_ids: Sequence[str] | None = None,
         if not results:
             continue
         scores: dict[str, list[Score]] = {r.call_id: [] for r in results}
-        for s in score_features(model, store, list(scores), batch_size=64):
+        for s in score_features(model, store, list(scores)):
             scores[s.call_id].append(s)
         updated = []
         for r in results:

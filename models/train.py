@@ -34,7 +34,7 @@ from models.data import Prepared, prepare
 from models.evaluate import EvalReport, LabelMetrics, evaluate_predictions, mean_macro_f1
 from models.features import FeatureStore
 from models.fusion import (Classifier, FusionClassifier, FusionConfig, StackedClassifier, branch_config,
-                           plain_sum)
+                           plain_sum, stack_inputs)
 from models.schema import MISSING, LabelSchema
 
 log = logging.getLogger("callqc.models")
@@ -198,8 +198,20 @@ def predict(model: Classifier, prep: Prepared, batch_size: int = 64, log_probs: 
 
 def _scores(model: Classifier, prep: Prepared, y: Mapping[str, np.ndarray], schema: LabelSchema
             ) -> dict[str, LabelMetrics]:
-    probs = predict(model, prep)
-    return evaluate_predictions(schema, y, {k: v.argmax(1) for k, v in probs.items()})
+    return _scores_and_loss(model, prep, y, schema)[0]
+
+
+def _scores_and_loss(model: Classifier, prep: Prepared, y: Mapping[str, np.ndarray], schema: LabelSchema
+                     ) -> tuple[dict[str, LabelMetrics], float]:
+    """Metrics per label, and the cross-entropy summed over the labels (each the mean over its labeled
+    calls)."""
+    logp = predict(model, prep, log_probs=True)
+    loss = 0.0
+    for lab, lp in logp.items():
+        known = y[lab] != MISSING
+        if known.any():
+            loss -= float(lp[known, y[lab][known]].mean())
+    return evaluate_predictions(schema, y, {k: v.argmax(1) for k, v in logp.items()}), loss
 
 
 def fit(cfg: TrainConfig, model_cfg: FusionConfig, schema: LabelSchema, train: Prepared,
@@ -210,6 +222,8 @@ def fit(cfg: TrainConfig, model_cfg: FusionConfig, schema: LabelSchema, train: P
 
     seed_everything(cfg.seed)
     model = FusionClassifier(model_cfg, schema.sizes())
+    if model.image is not None and model_cfg.image.prosody and train.prosody is not None:
+        model.image.fit_prosody_norm(train.prosody)
     enc = [p for n, p in model.named_parameters() if p.requires_grad and ".top." in n and "lora_" not in n]
     rest = [p for n, p in model.named_parameters() if p.requires_grad and not (".top." in n and "lora_" not in n)]
     groups = [{"params": rest, "lr": cfg.lr}] + ([{"params": enc, "lr": cfg.encoder_lr}] if enc else [])
@@ -223,7 +237,7 @@ def fit(cfg: TrainConfig, model_cfg: FusionConfig, schema: LabelSchema, train: P
               for lab, n in schema.sizes().items()}
     yt = {lab: torch.from_numpy(v) for lab, v in y_train.items()}
     rng = np.random.default_rng(cfg.seed)
-    best, best_state, best_epoch, history = -1.0, copy.deepcopy(model.state_dict()), 0, []
+    best, best_loss, best_state, best_epoch, history = -1.0, np.inf, copy.deepcopy(model.state_dict()), 0, []
     bar = tqdm(range(cfg.max_epochs), desc=name, disable=not cfg.progress, leave=False)
     for epoch in bar:
         model.train()
@@ -244,13 +258,18 @@ def fit(cfg: TrainConfig, model_cfg: FusionConfig, schema: LabelSchema, train: P
             opt.step()
             sched.step()
             total_loss += loss.item() * len(idx)
-        val_f1 = mean_macro_f1(_scores(model, val, y_val, schema))
-        history.append({"epoch": epoch, "loss": total_loss / len(order), "val_macro_f1": val_f1})
+        scores, val_loss = _scores_and_loss(model, val, y_val, schema)
+        val_f1 = mean_macro_f1(scores)
+        history.append({"epoch": epoch, "loss": total_loss / len(order), "val_macro_f1": val_f1,
+                        "val_loss": val_loss})
         bar.set_postfix(loss=f"{total_loss / len(order):.3f}", val_f1=f"{val_f1:.3f}")
         if hook:
             hook(name, epoch, total_loss / len(order), val_f1)
-        if val_f1 > best + 1e-4:
-            best, best_state, best_epoch = val_f1, copy.deepcopy(model.state_dict()), epoch
+        # better: a higher macro-F1, or the same with a lower loss (a small validation split often ties,
+        # and the first epoch to reach a score is rarely the best trained one)
+        if val_f1 > best + 1e-4 or (val_f1 >= best - 1e-4 and val_loss < best_loss):
+            best, best_loss, best_epoch = max(best, val_f1), val_loss, epoch
+            best_state = copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= cfg.patience:
             break
     bar.close()
@@ -278,9 +297,10 @@ def fold_indices(y: Mapping[str, np.ndarray], folds: int, seed: int) -> list[np.
 
 def fit_stacker(z: np.ndarray, y: np.ndarray, n: int, l2: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Weight and bias of a class-weighted, L2-penalised multinomial logistic regression from the
-    branches' log-probabilities ``z`` (calls, 2 * n) to the labels ``y`` (MISSING masked out). With
-    fewer than two classes to learn from it is the plain sum of the two log-probabilities."""
-    weight = plain_sum(n)
+    stacker's inputs ``z`` (calls, 2 * n log-probabilities, then any further inputs: see
+    :func:`models.fusion.stack_inputs`) to the labels ``y`` (MISSING masked out). With fewer than two
+    classes to learn from it is the plain sum of the two log-probabilities."""
+    weight = plain_sum(n, z.shape[1])
     bias = torch.zeros(n)
     keep = y != MISSING
     if len(np.unique(y[keep])) < 2:
@@ -358,7 +378,8 @@ def fit_stacked(cfg: TrainConfig, schema: LabelSchema, branches: Mapping[str, Fu
     if oof is not None:
         with torch.no_grad():
             for lab, k in schema.sizes().items():
-                w, b = fit_stacker(oof[lab], y_train[lab], k, cfg.stack_l2)
+                z = stack_inputs(torch.from_numpy(oof[lab]), model.cfg.stack_probs).numpy()
+                w, b = fit_stacker(z, y_train[lab], k, cfg.stack_l2)
                 model.stack[lab].weight.copy_(w)
                 model.stack[lab].bias.copy_(b)
     model.eval()

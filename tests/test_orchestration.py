@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from models.features import CallFeatures
 from qc.config import Settings
 from qc.inbox import call_date, in_date_range, scan_inbox
+from qc.prosody import N_PROSODY
 from qc.records import BadRecording, CallMeta
 from qc.retry import retry, transient_os_error
 from tests.conftest import tone, write_audio
@@ -173,7 +174,7 @@ def _stub_analysis(monkeypatch, started_at: datetime | None = None):
         result = dataclasses.replace(result, call=dataclasses.replace(result.call, source_path=str(meta.path),
                                                                       duration=60.0))
         features = CallFeatures(result.call_id, np.zeros((2, 1, 8, 8), np.float16), np.array([True, True]),
-                                np.zeros(0, np.int8), ())
+                                np.zeros(0, np.int8), (), np.full((2, N_PROSODY), np.nan, np.float32))
         return result, features
 
     monkeypatch.setattr(flows.nightly, "analyze_with_features", fake)

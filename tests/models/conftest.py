@@ -12,6 +12,7 @@ import pytest
 
 from models.features import CallFeatures, FeatureStore
 from models.train import LabeledData, TrainConfig
+from qc.prosody import N_PROSODY
 
 FILLER = ["I would like to ask about my account.", "Let me check that for you.", "One moment please.",
           "Can you give me the reference number?", "Sure, it is on the letter.", "Okay, I can see it now."]
@@ -31,8 +32,10 @@ def toy_features(call_id: str, pace: str, tone: str, rng: np.random.Generator) -
     for k in range(4):
         roles.append(k % 2)
         texts.append(WORDS[tone] if k == 1 else FILLER[int(rng.integers(len(FILLER)))])
+    prosody = rng.normal(size=(2, N_PROSODY)).astype(np.float32)  # says nothing of either label
+    prosody[rng.random(prosody.shape) < 0.1] = np.nan  # unmeasured now and then
     return CallFeatures(call_id, images.clip(0, 1).astype(np.float16), np.array([True, True]),
-                        np.array(roles, np.int8), tuple(texts))
+                        np.array(roles, np.int8), tuple(texts), prosody)
 
 
 def toy_rows(n: int, seed: int, mask_tone: float = 0.25) -> tuple[list[CallFeatures], LabeledData]:

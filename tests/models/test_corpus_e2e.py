@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from models.corpus import prepare_corpus
 from models.features import FeatureStore
 from models.train import LabeledData, TrainConfig, train_classifier
 from qc.config import Settings
+from qc.prosody import PROSODY_FEATURES
 
 # 48 calls (a 15-call test split) were too few: each front-end change that moved a call or two moved
 # the emotion F1 by ~0.07 and crossed a threshold (0.387 after one diarization change, a mean of 0.537
@@ -31,6 +33,8 @@ def test_fused_classifier_above_chance_on_a_synthetic_corpus(tmp_path: Path, tes
     assert len(prepared.ids) >= CALLS - 3
     f = store.load(next(iter(prepared.ids.values())))
     assert f.present.all() and len(f.turn_texts) >= 6  # both roles heard, ASR words per turn
+    measured = [PROSODY_FEATURES.index(m) for m in ("level_db", "f0_median_st", "words_per_second")]
+    assert np.isfinite(f.prosody[:, measured]).all() and -40 < f.prosody[0, 0] < -3  # both roles' prosody
     result = train_classifier(LabeledData(prepared.rows), store,
                               TrainConfig(max_epochs=30, patience=8, test_frac=0.3, val_frac=0.2, progress=False))
     fused = result.report.metrics

@@ -87,4 +87,21 @@ def test_too_few_calls_for_folds_stack_the_whole_split_models_by_their_plain_sum
     text = res.models["text_only"].state_dict()
     assert all(torch.equal(v, stacked.branches["text"][0].state_dict()[k]) for k, v in text.items())
     n = 2  # pace: calm | heated
-    assert stacked.stack["pace"].weight.tolist() == torch.cat([torch.eye(n), torch.eye(n)], 1).tolist()
+    # log-probabilities added; the probabilities beside them (stack_probs) left out
+    assert stacked.stack["pace"].weight.tolist() == torch.cat([torch.eye(n), torch.eye(n), torch.zeros(n, 2 * n)],
+                                                              1).tolist()
+
+
+def test_stacker_reads_probabilities_beside_log_probabilities_and_old_models_still_load():
+    from models.fusion import FusionConfig, stack_inputs
+
+    z = torch.log(torch.tensor([[0.5, 0.5, 0.9, 0.1]]))
+    assert torch.allclose(stack_inputs(z, True), torch.tensor([[*z[0].tolist(), 0.5, 0.5, 0.9, 0.1]]))
+    assert stack_inputs(z, False) is z
+    model = StackedClassifier(FusionConfig(fusion="stacked"), {"mood": 3})
+    assert model.stack["mood"].weight.shape == (3, 12)
+    # a stacked model saved before the stacker read probabilities: its config has no stack_probs
+    old = FusionConfig(fusion="stacked").to_json()
+    del old["stack_probs"]
+    assert FusionConfig.from_json(old).stack_probs is False
+    assert StackedClassifier(FusionConfig.from_json(old), {"mood": 3}).stack["mood"].weight.shape == (3, 6)

@@ -126,3 +126,38 @@ def test_too_few_labeled_calls_is_a_clear_error(toy_store):
     rows = LabeledData(tuple(r for r in data.rows if r[0] in few))
     with pytest.raises(ValueError, match=f"4 labeled calls .* at least {MIN_LABELED_CALLS}"):
         train_classifier(rows, store, quick_config())
+
+
+def test_a_label_only_in_the_prosody_is_learned_by_the_audio_branch(tmp_path):
+    """The customer's level over the whole call (qc.prosody) says ``volume``; the images (the same for
+    every call) and the words do not. One level in six is missing and stands in as the training calls'
+    median."""
+    from dataclasses import replace
+
+    from models.features import FeatureStore
+    from models.fusion import FusionConfig
+    from models.image import ImageConfig
+    from qc.prosody import PROSODY_FEATURES
+
+    from .conftest import toy_features
+
+    level = PROSODY_FEATURES.index("level_db")
+    rng = np.random.default_rng(3)
+    store, rows = FeatureStore(tmp_path / "features"), []
+    image = toy_features("image", "calm", "plain", rng).images
+    for i in range(96):
+        volume = ["soft", "loud"][i % 2]
+        f = replace(toy_features(f"vol-{i:03d}", "calm", "plain", rng), images=image)
+        f.prosody[1, level] = (-12.0 if volume == "loud" else -20.0) + rng.normal(0, 1.5)
+        if i % 12 in (0, 7):  # a soft and a loud one in every twelve: nothing to tell them by
+            f.prosody[1, level] = np.nan
+        store.save(f)
+        rows.append((f.call_id, "volume", volume))
+    data = LabeledData(tuple(rows))
+    with_prosody = train_classifier(data, store, quick_config(variants=("audio_only",)))
+    assert with_prosody.report.metrics["volume"].macro_f1 >= 0.8, with_prosody.report.table()
+    center = float(with_prosody.model.image.prosody_center[1, level])
+    assert -18.0 < center < -14.0  # the median of the training calls' soft and loud levels
+    cfg = quick_config(variants=("audio_only",), model=replace(FusionConfig(), image=ImageConfig(prosody=False)))
+    without = train_classifier(data, store, cfg)
+    assert without.report.metrics["volume"].macro_f1 <= 0.7, without.report.table()
