@@ -52,6 +52,7 @@ def call_features(result: CallResult, rec: Recording, spec: SpectrogramConfig | 
     spec = spec or SpectrogramConfig(sample_rate=rec.sample_rate)
     if spec.sample_rate != rec.sample_rate:
         raise ValueError(f"spectrogram rate {spec.sample_rate} != recording rate {rec.sample_rate}")
+
     def read(a: float, b: float, ch: int) -> np.ndarray:
         return rec.read(a, b, channel=ch)
 

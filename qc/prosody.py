@@ -113,6 +113,8 @@ def _level_and_pitch(read, turns: list[Turn], sr: int) -> tuple[list[float], lis
     floor, peak = np.percentile(db, [5, 95])
     # relative to the speaker's own loud frames, so a louder voice is the same frames, only louder
     active = db > max(peak - ACTIVE_BELOW_PEAK_DB, floor + ACTIVE_ABOVE_FLOOR_DB)
+    if not active.any():  # silence or steady noise only: nothing spoken to measure
+        return [np.nan] * 3, [np.nan] * 4
     q1, q2, q3 = np.percentile(db[active], [25, 50, 75])
     level = [float(q2), float(q3 - q1), float(1.0 - active.mean())]
     st = 12 * np.log2(f0 / 55.0)

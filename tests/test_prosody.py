@@ -127,3 +127,18 @@ def test_a_long_role_reads_a_bounded_amount_of_audio(neutral):
     assert sum(t.duration for t in turns) > 6 * MAX_SECONDS
     full = role_prosody(read, turns, words, RATE, max_seconds=1e9)
     assert p[0, F["level_db"]] == pytest.approx(full[0, F["level_db"]], abs=0.5)
+
+
+@pytest.mark.parametrize("level", [0.0, 1e-3])
+def test_a_role_heard_only_as_silence_or_steady_noise_is_unmeasured(neutral, level):
+    """Diarization can give a role turns with nothing in them (digital silence on hold, line hiss)."""
+    read, turns, words = stereo_call(neutral, np.zeros(3 * RATE, np.float32), noise=0.0)
+    rng = np.random.default_rng(1)
+
+    def hiss(a, b, ch):
+        x = read(a, b, ch)
+        return x if ch == 0 else level * np.sign(rng.standard_normal(len(x))).astype(np.float32)
+
+    p = role_prosody(hiss, turns, [], RATE)
+    assert np.isfinite(p[0, F["level_db"]]) and np.isnan(p[1, :F["voiced_ratio"] + 1]).all()
+    assert p[1, F["response_latency"]] == pytest.approx(0.5, abs=1e-3)  # timing needs no audio
