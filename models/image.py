@@ -40,7 +40,6 @@ class ImageConfig:
     effnet_height: int = 64  # mel images are resized to this height for the ImageNet CNN
     effnet_crops: int = 3  # images per role through the ImageNet CNN (spread over the call); its cost on CPU
     prosody: bool = True  # also each role's prosody over the call (qc.prosody: level, pitch, tempo, timing)
-    feature_dropout: float = 0.1  # dropout on the (standardised) image features
     image_dropout: float = 0.3  # with prosody, training only: share of calls whose image features are dropped
 
     @property
@@ -134,7 +133,7 @@ class ImageBranch(nn.Module):
             dim += 2 * cfg.n_mels
         # per-feature standardisation across calls (not LayerNorm: normalising each call's own vector
         # would subtract exactly the overall level shift that says a speaker is louder than usual)
-        self.proj = nn.Sequential(nn.BatchNorm1d(N_ROLES * dim), nn.Dropout(cfg.feature_dropout),
+        self.proj = nn.Sequential(nn.BatchNorm1d(N_ROLES * dim), nn.Dropout(0.1),
                                   nn.Linear(N_ROLES * dim, cfg.out_dim))
         if cfg.prosody:
             # its own path: a dozen measures beside thousands of image features would be drowned there;
