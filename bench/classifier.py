@@ -11,10 +11,11 @@ Features are stored once; a second run only trains. ``--limit-train``/``--limit-
 calls of each corpus that have stored features (when preparing all of them does not fit the time).
 
 Variants, all scored on the same test corpus: ``text_only``, ``audio_only``, ``fused_concat``,
-``fused_gated``, ``fused_stacked`` (late fusion of the two single-modality models), for each image encoder (scratch CNN, frozen ImageNet EfficientNet-Lite0) and text
-mode. Targets (issue 5): fused macro-F1 >= 0.90 on customer_emotion and agent_politeness; fused beats
-the better single modality by >= 0.05 on each; a full training run within 15 min on 2 cores; scoring
->= 20 calls/s from stored features.
+``fused_gated``, ``fused_latent`` (latent-cue fusion, an ensemble of five), ``fused_stacked`` (late
+fusion of the two single-modality models), for each image encoder (scratch CNN, frozen ImageNet
+EfficientNet-Lite0) and text mode. Targets (issue 5): fused macro-F1 >= 0.90 on customer_emotion and
+agent_politeness; fused beats the better single modality by >= 0.05 on each; a full training run
+within 15 min on 2 cores; scoring >= 20 calls/s from stored features.
 """
 
 from __future__ import annotations
@@ -168,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
                 if v.startswith("train."):
                     h = res.histories[v.removeprefix("train.")]
                     how = (f"{h['folds']} folds x 2 branches, {h['epochs']} epochs in all" if "folds" in h
+                           else f"{h['members']} models, {h['epochs']} epochs in all" if "members" in h
                            else f"{h['epochs']} epochs (best {h['best_epoch']})")
                     print(f"  {v:<22} {sec / 60:5.1f} min, {how}, val macro-F1 {h['val_macro_f1']:.3f}")
             if args.out:

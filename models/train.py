@@ -1,11 +1,12 @@
 """Training: labeled calls -> a fused classifier, its ablations, and their evaluation on one test split.
 
 The split is by call, stratified on the labels, into train / validation / test (or a test set given
-by the caller, e.g. a separate corpus). Each variant (fused with concat and with gated fusion, text
-only, audio only) trains on the same train split with AdamW, linear warmup then linear decay,
+by the caller, e.g. a separate corpus). Each variant (fused with concat, gated and latent-cue fusion,
+text only, audio only) trains on the same train split with AdamW, linear warmup then linear decay,
 class-weighted cross-entropy per head (calls missing a label are masked out of that head), and early
 stopping on the validation mean macro-F1; seeds are fixed. The fused variant with the best
-*validation* score is kept; all are reported on the test split.
+*validation* score is kept; all are reported on the test split. ``fused_latent`` is an ensemble of
+``latent_members`` such models trained with different seeds (:func:`fit_ensemble`).
 
 ``fused_stacked`` (late fusion) is per label a linear layer over a text and an audio model's
 log-probabilities, fitted on *out-of-fold* predictions: the training split is cut into ``stack_folds``
@@ -33,8 +34,8 @@ from torch import nn
 from models.data import Prepared, prepare
 from models.evaluate import EvalReport, LabelMetrics, evaluate_predictions, mean_macro_f1
 from models.features import FeatureStore
-from models.fusion import (Classifier, FusionClassifier, FusionConfig, StackedClassifier, branch_config,
-                           plain_sum, stack_inputs)
+from models.fusion import (Classifier, EnsembleClassifier, FusionClassifier, FusionConfig, StackedClassifier,
+                           branch_config, plain_sum, stack_inputs)
 from models.schema import MISSING, LabelSchema
 
 log = logging.getLogger("callqc.models")
@@ -45,7 +46,9 @@ EpochHook = Callable[[str, int, float, float], None]  # (variant, epoch, train l
 @dataclass(frozen=True)
 class TrainConfig:
     model: FusionConfig = field(default_factory=FusionConfig)
-    variants: tuple[str, ...] = ("fused_concat", "fused_gated", "text_only", "audio_only", "fused_stacked")
+    variants: tuple[str, ...] = ("fused_concat", "fused_gated", "fused_latent", "text_only", "audio_only",
+                                 "fused_stacked")
+    latent_members: int = 5  # fused_latent: models trained with different seeds, their probabilities averaged
     stack_folds: int = 5  # fused_stacked: folds of the training split for the out-of-fold predictions
     stack_l2: float = 1e-2  # fused_stacked: L2 penalty on the stacker's weights
     max_epochs: int = 60
@@ -88,7 +91,7 @@ def variant_config(base: FusionConfig, variant: str) -> FusionConfig:
         return replace(base, modalities="text")
     if variant == "audio_only":
         return replace(base, modalities="audio")
-    if variant in ("fused_concat", "fused_gated", "fused_stacked"):
+    if variant in ("fused_concat", "fused_gated", "fused_latent", "fused_stacked"):
         return replace(base, modalities="both", fusion=variant.removeprefix("fused_"))
     raise ValueError(f"unknown variant {variant!r}")
 
@@ -278,6 +281,26 @@ def fit(cfg: TrainConfig, model_cfg: FusionConfig, schema: LabelSchema, train: P
     return model, {"best_epoch": best_epoch, "val_macro_f1": best, "epochs": len(history), "history": history}
 
 
+def fit_ensemble(cfg: TrainConfig, model_cfg: FusionConfig, members: int, schema: LabelSchema, train: Prepared,
+                 y_train: Mapping[str, np.ndarray], val: Prepared, y_val: Mapping[str, np.ndarray],
+                 name: str = "model", hook: EpochHook | None = None) -> tuple[Classifier, dict[str, object]]:
+    """``members`` models (:func:`fit`, each early-stopped on the validation split), seeded ``cfg.seed``,
+    ``cfg.seed + 1000``, ...; with two or more, an :class:`EnsembleClassifier` averaging them."""
+    fitted = [fit(replace(cfg, seed=cfg.seed + 1000 * k), model_cfg, schema, train, y_train, val, y_val,
+                  name=f"{name} {k + 1}/{members}" if members > 1 else name, hook=hook) for k in range(members)]
+    if members == 1:
+        return fitted[0]
+    model = EnsembleClassifier(replace(model_cfg, members=members), schema.sizes())
+    for slot, (member, _) in zip(model.members, fitted):
+        slot.load_state_dict(member.state_dict())
+    model.eval()
+    epochs = sum(int(h["epochs"]) for _, h in fitted)  # type: ignore[call-overload]
+    info: dict[str, object] = {"members": members, "epochs": epochs,
+                               "member_val_macro_f1": [h["val_macro_f1"] for _, h in fitted],
+                               "val_macro_f1": mean_macro_f1(_scores(model, val, y_val, schema))}
+    return model, info
+
+
 def fold_indices(y: Mapping[str, np.ndarray], folds: int, seed: int) -> list[np.ndarray]:
     """``folds`` disjoint index sets covering ``range(n)``, stratified on the finest key (see
     :func:`strata`) that has at least ``folds`` calls in each of its values."""
@@ -459,6 +482,10 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
                 {m: p["train"] for m, p in single.items()}, y(split.train),
                 {m: p["val"] for m, p in single.items()}, y(split.val), hook=hook)
             hist["val_macro_f1"] = mean_macro_f1(_scores(model, parts["val"], y(split.val), schema))
+        elif variant == "fused_latent":
+            model, hist = fit_ensemble(cfg, variant_config(cfg.model, variant), cfg.latent_members, schema,
+                                       parts["train"], y(split.train), parts["val"], y(split.val), name=variant,
+                                       hook=hook)
         else:
             model, hist = fit(cfg, variant_config(cfg.model, variant), schema, parts["train"], y(split.train),
                               parts["val"], y(split.val), name=variant, hook=hook)

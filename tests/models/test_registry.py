@@ -32,10 +32,11 @@ def store_calls(wh: Warehouse, call_ids: list[str]) -> None:
         wh.save_call(dummy_call_result(cid, call_id=cid, external_id=f"ext-{cid}", n_words=20), run)
 
 
-@pytest.mark.parametrize("variant", ["kept", "fused_stacked"])
+@pytest.mark.parametrize("variant", ["kept", "fused_stacked", "fused_latent"])
 def test_artifact_is_safetensors_and_json_and_round_trips_identically(toy_store, toy_result, models_dir, variant):
     store, _ = toy_store
-    if variant != "kept":  # the late-fusion model: two branch models and the stacker in one artifact
+    if variant != "kept":  # the late-fusion model: two branch models and the stacker in one artifact;
+        # the latent-cue model: an ensemble of five
         toy_result = dataclasses.replace(toy_result, model=toy_result.models[variant])
     path = save_artifact(toy_result, models_dir)
     assert sorted(p.name for p in path.iterdir()) == ["model.json", "model.safetensors", "report.md", "report.png"]
