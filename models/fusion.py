@@ -234,14 +234,18 @@ class StackedClassifier(nn.Module):
         """label -> (batch, 2 * classes): the text then the audio members' mean probabilities, as logs."""
         per_modality = []
         for m in ("text", "audio"):
-            outs = [member(x).logits for member in self.branches[m]]
-            per_modality.append({label: torch.logsumexp(torch.stack([o[label].log_softmax(-1) for o in outs]), 0)
-                                 - math.log(len(outs)) for label in self.stack})
+            per_modality.append(mean_log_probs([member(x).logits for member in self.branches[m]]))
         return {label: torch.cat([lp[label] for lp in per_modality], -1) for label in self.stack}
 
     def forward(self, x: FusionInputs) -> FusionOutput:
         return FusionOutput({label: self.stack[label](stack_inputs(z, self.cfg.stack_probs))
                              for label, z in self.branch_log_probs(x).items()})
+
+
+def mean_log_probs(outs: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """label -> the logarithm of the mean of the models' probabilities (``outs``: each model's logits)."""
+    return {label: torch.logsumexp(torch.stack([o[label].log_softmax(-1) for o in outs]), 0) - math.log(len(outs))
+            for label in outs[0]}
 
 
 def stack_inputs(log_probs: torch.Tensor, probs: bool) -> torch.Tensor:
@@ -277,9 +281,7 @@ class EnsembleClassifier(nn.Module):
         self.members = nn.ModuleList(FusionClassifier(replace(cfg, members=1), heads) for _ in range(cfg.members))
 
     def forward(self, x: FusionInputs) -> FusionOutput:
-        outs = [m(x).logits for m in self.members]
-        return FusionOutput({label: torch.logsumexp(torch.stack([o[label].log_softmax(-1) for o in outs]), 0)
-                             - math.log(len(outs)) for label in outs[0]})
+        return FusionOutput(mean_log_probs([m(x).logits for m in self.members]))
 
 
 Classifier = FusionClassifier | StackedClassifier | EnsembleClassifier
