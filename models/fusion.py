@@ -161,8 +161,10 @@ class LatentCueFusion(nn.Module):
     The table is stored divided by :data:`TABLE_SCALE`, so that it learns that many times faster than
     the weights: a training run is a few hundred steps at the learning rate of the weights, in which
     an unscaled table would move by a fraction of a logit and stay "either cue" wherever the data say
-    otherwise (on the classifier bench a scale of 1 left politeness, whose "no cue" voice sounds much
-    like a polite one, 0.04 to 0.06 lower)."""
+    otherwise (on one split of the classifier bench, five models read politeness, whose "no cue" voice
+    sounds much like a polite one, at 0.82 to 0.86 macro-F1 with a scale of 1, at 0.84 to 0.89 with
+    10). There is no modality dropout and there are no auxiliary heads: the mixture itself trains each
+    modality on the calls whose label it has to explain."""
 
     def __init__(self, cfg: FusionConfig, heads: dict[str, int], table_init: float = 2.0):
         super().__init__()
@@ -187,7 +189,7 @@ class LatentCueFusion(nn.Module):
     def forward(self, t: torch.Tensor, a: torch.Tensor) -> dict[str, torch.Tensor]:
         cues = self.cues(t, a)
         out = {}
-        for label, table in self.tables.items():
+        for label in self.tables:
             joint = cues["text"][label][:, :, None, None] + cues["audio"][label][:, None, :, None]
             out[label] = torch.logsumexp((joint + self.table(label)).flatten(1, 2), 1)
         return out
