@@ -1,11 +1,15 @@
 """callqc domain: typed records, settings, audio, diarization, ASR, QA features and rules.
 
 Importing :mod:`qc` turns third-party telemetry off before any of those libraries is imported:
-call recordings are private, and nothing about them may leave the machine by default.
+call recordings are private, and nothing about them may leave the machine by default. It also puts
+NumPy's BLAS on one thread (:mod:`qc._threads`), so that a call gives the same results in whichever
+process runs it.
 """
 
 from qc._privacy import disable_telemetry
+from qc._threads import pin_blas_threads
 
 disable_telemetry()
+pin_blas_threads()
 
 __version__ = "0.1.0"

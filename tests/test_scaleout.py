@@ -49,6 +49,29 @@ def test_task_runner_follows_settings():
 
 
 @pytest.mark.slow
+def test_importing_qc_puts_numpys_blas_on_one_thread():
+    """A Dask worker runs NumPy's OpenBLAS on one thread and a sequential run on every core, and the
+    thread count changes its float sums (Whisper's word probabilities differed in the 4th decimal):
+    importing qc pins it, even for a NumPy loaded before with more threads."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json, numpy, threadpoolctl\n"
+            "def blas():\n"
+            "    return [i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas']\n"
+            "before = blas()\n"
+            "import qc, scipy.linalg\n"
+            "print(json.dumps([before, blas()]))")
+    env = os.environ | {"OPENBLAS_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    before, after = json.loads(out)
+    assert before == [2], out  # the check can fail: NumPy really had two threads
+    assert len(after) >= 2 and set(after) == {1}, out  # NumPy's, and SciPy's loaded after
+
+
 def test_models_load_once_per_process(small_stereo_inbox: Path, tmp_path: Path):
     """Two calls in one process: one construction of each model, the second call reuses them."""
     from qc.inbox import scan_inbox
