@@ -60,7 +60,8 @@ def test_importing_qc_puts_numpys_blas_on_one_thread():
 
     code = ("import json, numpy, threadpoolctl\n"
             "def blas():\n"
-            "    return [i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas']\n"
+            "    return [i['num_threads'] for i in threadpoolctl.threadpool_info()\n"
+            "            if i['user_api'] == 'blas']\n"
             "before = blas()\n"
             "import qc, scipy.linalg\n"
             "print(json.dumps([before, blas()]))")
