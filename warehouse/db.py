@@ -11,6 +11,8 @@ migrated schema, and a killed migration leaves the database as it was.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,7 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _set_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash loses no committed data
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
@@ -65,6 +67,26 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _set_wal(cursor: Any) -> None:
+    """Put the database in WAL mode, waiting for other connections as long as the busy timeout.
+
+    Switching a rollback-journal database to WAL needs an exclusive lock. While another connection
+    holds the write lock (two processes opening a fresh database at once), SQLite fails the switch
+    at once with "database is locked" instead of calling its busy handler, so we wait here ourselves.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(2 * delay, 0.25)
 
 
 def alembic_config() -> Config:

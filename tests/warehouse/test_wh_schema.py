@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
+import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -108,6 +111,32 @@ def test_sqlite_pragmas(tmp_path) -> None:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.SQLITE_BUSY_TIMEOUT_MS
     wh.close()
+
+
+def test_wal_switch_waits_for_another_writer(tmp_path) -> None:
+    """Switching to WAL while another process holds the write lock waits instead of failing.
+
+    SQLite fails that switch at once, without calling the busy handler; two writers opening a fresh
+    database at the same moment hit it (test_wh_concurrency, once in CI).
+    """
+    path = tmp_path / "callqc.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # rollback mode
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t VALUES (1)")
+    release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+    release.start()
+    engine = db.create_engine_for(f"sqlite:///{path}")
+    try:
+        started = time.monotonic()
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM t").scalar() == 1
+        assert time.monotonic() - started >= 0.4  # it waited for the other writer's commit
+    finally:
+        release.join()
+        engine.dispose()
+        other.close()
 
 
 def test_open_from_settings(tmp_path) -> None:
