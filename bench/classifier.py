@@ -12,10 +12,11 @@ calls of each corpus that have stored features (when preparing all of them does 
 
 Variants, all scored on the same test corpus: ``text_only``, ``audio_only``, ``fused_concat``,
 ``fused_gated``, ``fused_latent`` (latent-cue fusion, an ensemble of five), ``fused_stacked`` (late
-fusion of the two single-modality models), for each image encoder (scratch CNN, frozen ImageNet
-EfficientNet-Lite0) and text mode. Targets (issue 5): fused macro-F1 >= 0.90 on customer_emotion and
-agent_politeness; fused beats the better single modality by >= 0.05 on each; a full training run
-within 15 min on 2 cores; scoring >= 20 calls/s from stored features.
+fusion of the two single-modality models), and ``fused_per_label`` (per label the fused variant best
+on it on validation, where that is not one variant for all labels), for each image encoder (scratch
+CNN, frozen ImageNet EfficientNet-Lite0) and text mode. Targets (issue 5): fused macro-F1 >= 0.90 on
+customer_emotion and agent_politeness; fused beats the better single modality by >= 0.05 on each; a
+full training run within 15 min on 2 cores; scoring >= 20 calls/s from stored features.
 """
 
 from __future__ import annotations
@@ -168,7 +169,9 @@ def main(argv: list[str] | None = None) -> None:
             for v, sec in res.seconds.items():
                 if v.startswith("train."):
                     h = res.histories[v.removeprefix("train.")]
-                    how = (f"{h['folds']} folds x 2 branches, {h['epochs']} epochs in all" if "folds" in h
+                    how = (", ".join(f"{lab} from {v}" for lab, v in h["choice"].items()) if "choice" in h
+                           else f"{h['folds']} folds x 2 branches, {h['epochs']} epochs in all"
+                           if "folds" in h
                            else f"{h['members']} models, {h['epochs']} epochs in all" if "members" in h
                            else f"{h['epochs']} epochs (best {h['best_epoch']})")
                     print(f"  {v:<22} {sec / 60:5.1f} min, {how}, val macro-F1 {h['val_macro_f1']:.3f}")

@@ -16,6 +16,9 @@ Fusion (``FusionConfig.fusion``):
   trained on its own, and per label a small learned layer over both modalities' log-probabilities,
   fitted on out-of-fold predictions (:mod:`models.train`). Where a cue is in only one modality, the
   other model's "I hear nothing" cannot drown it, as it can in one network over both vectors.
+- ``per_label`` (:class:`PerLabelClassifier`): per label, the fused model of the kinds above that
+  scored best on that label on the validation split; labels differ in where their cues are, and no
+  one fusion is the best for all of them.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from models.image import ImageBranch, ImageConfig
 from models.text import TextBatch, TextBranch, TextConfig
 
 Modalities = Literal["text", "audio", "both"]
-FusionKind = Literal["concat", "gated", "latent", "stacked"]
+FusionKind = Literal["concat", "gated", "latent", "stacked", "per_label"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class FusionConfig:
     # so that neither branch is left behind when the other one learns faster
     members: int = 1  # stacked: models per modality; latent: models; their probabilities averaged
     stack_probs: bool = True  # stacked only: the stacker reads the probabilities beside their logarithms
+    parts: tuple[tuple[str, FusionConfig], ...] = ()  # per_label only: (name, config) of each model
+    choice: tuple[tuple[str, str], ...] = ()  # per_label only: (label, name of the part that predicts it)
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -58,6 +63,8 @@ class FusionConfig:
         image["scratch_channels"] = tuple(image.get("scratch_channels", ()))
         image.setdefault("prosody", False)  # models saved before the image branch read prosody
         d.setdefault("stack_probs", False)  # stacked models saved before the stacker read probabilities
+        d["parts"] = tuple((name, cls.from_json(part)) for name, part in d.get("parts", ()))
+        d["choice"] = tuple((label, name) for label, name in d.get("choice", ()))
         return cls(text=TextConfig(**d.pop("text")), image=ImageConfig(**image), **d)
 
 
@@ -286,11 +293,35 @@ class EnsembleClassifier(nn.Module):
         return FusionOutput(mean_log_probs([m(x).logits for m in self.members]))
 
 
-Classifier = FusionClassifier | StackedClassifier | EnsembleClassifier
+class PerLabelClassifier(nn.Module):
+    """Per label, one of several fused models (``cfg.parts``) predicts it (``cfg.choice``): the one
+    that scored best on that label on the validation split (:func:`models.train.per_label_choice`).
+    All parts read the same inputs; each is kept whole, so its weights load as they were trained."""
+
+    def __init__(self, cfg: FusionConfig, heads: dict[str, int]):
+        super().__init__()
+        choice = dict(cfg.choice)
+        parts = dict(cfg.parts)
+        if cfg.fusion != "per_label" or set(choice) != set(heads) or not set(choice.values()) <= set(parts):
+            raise ValueError("a PerLabelClassifier needs fusion='per_label' and a part chosen for every "
+                             "label")
+        self.cfg = cfg
+        self.choice = choice
+        self.parts = nn.ModuleDict({name: build_classifier(parts[name], heads)
+                                    for name in dict.fromkeys(choice.values())})
+
+    def forward(self, x: FusionInputs) -> FusionOutput:
+        outs = {name: part(x).logits for name, part in self.parts.items()}
+        return FusionOutput({label: outs[name][label] for label, name in self.choice.items()})
+
+
+Classifier = FusionClassifier | StackedClassifier | EnsembleClassifier | PerLabelClassifier
 
 
 def build_classifier(cfg: FusionConfig, heads: dict[str, int]) -> Classifier:
     """The network ``cfg`` describes, untrained."""
+    if cfg.fusion == "per_label":
+        return PerLabelClassifier(cfg, heads)
     if cfg.modalities == "both" and cfg.fusion == "stacked":
         return StackedClassifier(cfg, heads)
     if cfg.members > 1:

@@ -8,6 +8,12 @@ stopping on the validation mean macro-F1; seeds are fixed. The fused variant wit
 *validation* score is kept; all are reported on the test split. ``fused_latent`` is an ensemble of
 ``latent_members`` such models trained with different seeds (:func:`fit_ensemble`).
 
+With ``per_label`` (the default) the kept model is chosen per label: where the fused variants that
+score best on different labels differ, ``fused_per_label`` (:class:`models.fusion.PerLabelClassifier`)
+predicts each label with the variant best on it on the validation split (:func:`per_label_choice`),
+and is kept. A label whose cues are in the words or the voice alone (explained away by latent-cue
+fusion) and one read from both at once (concat) need not share the fusion that suits them.
+
 ``fused_stacked`` (late fusion) is per label a linear layer over a text and an audio model's
 log-probabilities, fitted on *out-of-fold* predictions: the training split is cut into ``stack_folds``
 folds, and each fold is predicted by a text-only and an audio-only model trained (as those variants
@@ -34,8 +40,8 @@ from torch import nn
 from models.data import Prepared, prepare
 from models.evaluate import EvalReport, LabelMetrics, evaluate_predictions, mean_macro_f1
 from models.features import FeatureStore
-from models.fusion import (Classifier, EnsembleClassifier, FusionClassifier, FusionConfig, StackedClassifier,
-                           branch_config, plain_sum, stack_inputs)
+from models.fusion import (Classifier, EnsembleClassifier, FusionClassifier, FusionConfig, PerLabelClassifier,
+                           StackedClassifier, branch_config, plain_sum, stack_inputs)
 from models.schema import MISSING, LabelSchema
 
 log = logging.getLogger("callqc.models")
@@ -49,6 +55,7 @@ class TrainConfig:
     variants: tuple[str, ...] = ("fused_concat", "fused_gated", "fused_latent", "text_only", "audio_only",
                                  "fused_stacked")
     latent_members: int = 5  # fused_latent: models trained with different seeds, their probabilities averaged
+    per_label: bool = True  # keep, per label, the fused variant best on it on validation (fused_per_label)
     stack_folds: int = 5  # fused_stacked: folds of the training split for the out-of-fold predictions
     stack_l2: float = 1e-2  # fused_stacked: L2 penalty on the stacker's weights
     max_epochs: int = 60
@@ -409,6 +416,29 @@ def fit_stacked(cfg: TrainConfig, schema: LabelSchema, branches: Mapping[str, Fu
     return model, info
 
 
+def per_label_choice(val: Mapping[str, Mapping[str, LabelMetrics]], preference: Sequence[str]
+                     ) -> dict[str, str]:
+    """label -> the variant with the best validation macro-F1 on it (``val``: variant -> label ->
+    metrics); a tie goes to the variant earlier in ``preference`` (the one best on all labels first)."""
+    labels = next(iter(val.values())).keys()
+    rank = {v: i for i, v in enumerate(preference)}
+    return {lab: max(preference, key=lambda v: (round(val[v][lab].macro_f1, 6), -rank[v])) for lab in labels}
+
+
+def per_label_model(choice: Mapping[str, str], models: Mapping[str, Classifier], schema: LabelSchema
+                    ) -> PerLabelClassifier:
+    """A :class:`PerLabelClassifier` predicting each label with ``models[choice[label]]`` (trained)."""
+    used = list(dict.fromkeys(choice.values()))
+    first = models[used[0]].cfg
+    cfg = replace(first, fusion="per_label", members=1, parts=tuple((v, models[v].cfg) for v in used),
+                  choice=tuple(choice.items()))
+    model = PerLabelClassifier(cfg, schema.sizes())
+    for v in used:
+        model.parts[v].load_state_dict(models[v].state_dict())
+    model.eval()
+    return model
+
+
 @dataclass
 class TrainResult:
     """The kept model and everything needed to store, compare and explain it."""
@@ -495,6 +525,20 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
         variants[variant] = _scores(model, parts["test"], y(split.test), schema)
     fused = [v for v in order if v.startswith("fused")] or order
     kept = max(fused, key=lambda v: float(histories[v]["val_macro_f1"]))  # type: ignore[arg-type]
+    if cfg.per_label and len(fused) > 1:
+        val = {v: _scores(models[v], parts_of(v)["val"], y(split.val), schema) for v in fused}
+        choice = per_label_choice(val, [kept] + [v for v in fused if v != kept])
+        if len(set(choice.values())) > 1:
+            t0 = time.perf_counter()
+            model = per_label_model(choice, models, schema)
+            name = "fused_per_label"
+            models[name] = model
+            parts = parts_of(kept)
+            val_f1 = mean_macro_f1(_scores(model, parts["val"], y(split.val), schema))
+            histories[name] = {"choice": choice, "val_macro_f1": val_f1}
+            variants[name] = _scores(model, parts["test"], y(split.test), schema)
+            seconds[f"train.{name}"] = time.perf_counter() - t0
+            kept = name
     report = EvalReport(variant=kept, variants=variants, test_call_ids=split.test)
     fp = data.fingerprint(json.dumps([cfg.to_json(), list(split.test)], sort_keys=True, default=str))
     return TrainResult(models[kept], cfg, schema, split, report, fp, histories, seconds, models)
