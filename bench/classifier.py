@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limit-test", type=int, default=None)
     ap.add_argument("--image-encoders", default="scratch,efficientnet-lite0")
     ap.add_argument("--text-modes", default="frozen")
+    ap.add_argument("--ngram-buckets", type=int, default=0,
+                    help="The text branch's lexical channel (0: off).")
     ap.add_argument("--variants", default=",".join(TrainConfig().variants),
                     help="Comma-separated variants to train (fused_stacked trains text_only and audio_only too).")
     ap.add_argument("--epochs", type=int, default=60)
@@ -150,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for text_mode in args.text_modes.split(","):
         for image_encoder in args.image_encoders.split(","):
-            model = FusionConfig(text=TextConfig(mode=text_mode), image=ImageConfig(encoder=image_encoder))  # type: ignore[arg-type]
+            text = TextConfig(mode=text_mode, ngram_buckets=args.ngram_buckets)  # type: ignore[arg-type]
+            model = FusionConfig(text=text, image=ImageConfig(encoder=image_encoder))
             cfg = TrainConfig(model=model, variants=tuple(args.variants.split(",")), max_epochs=args.epochs,
                               seed=args.seed, progress=False)
             t0 = time.perf_counter()

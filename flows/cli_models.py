@@ -32,6 +32,9 @@ def register(app: typer.Typer) -> None:
         train_layers: int = typer.Option(1, "--train-layers", min=1, help="MiniLM top layers trained or adapted."),
         image_encoder: str = typer.Option("", "--image-encoder",
                                           help="scratch | efficientnet-lite0 | a weights path (default: QC_IMAGE_ENCODER)"),
+        ngram_buckets: int = typer.Option(0, "--ngram-buckets", min=0,
+                                          help="Text branch's lexical channel: hashed word 1-2 grams "
+                                               "per role (0: off; e.g. 8192)."),
         epochs: int = typer.Option(60, "--epochs", min=1, help="Most epochs (early stopping ends sooner)."),
         seed: int = typer.Option(0, "--seed"),
         promote: bool = typer.Option(True, "--promote/--no-promote", help="Promote if better than the promoted one."),
@@ -45,7 +48,8 @@ def register(app: typer.Typer) -> None:
         if text_mode not in ("frozen", "finetune", "lora"):
             raise typer.BadParameter("--text-mode must be frozen, finetune or lora")
         tcfg = TrainConfig.from_settings(cfg, text_mode=text_mode, train_layers=train_layers,
-                                         image_encoder=image_encoder, seed=seed, max_epochs=epochs)
+                                         image_encoder=image_encoder, ngram_buckets=ngram_buckets, seed=seed,
+                                         max_epochs=epochs)
         with Warehouse.open(cfg) as wh:
             try:
                 out = retrain(cfg, wh, tcfg, promote=promote)

@@ -18,7 +18,7 @@ import torch
 from models.features import FEATURES_VERSION, FeatureStore
 from models.fusion import FusionConfig, FusionInputs
 from models.image import band_stats, effnet_features
-from models.text import TextBatch, encode_lower
+from models.text import TextBatch, encode_lower, role_ngrams
 from qc.prosody import N_PROSODY
 from qc.spectrogram import SpectrogramConfig
 
@@ -77,6 +77,17 @@ def prepare(store: FeatureStore, call_ids: Sequence[str], cfg: FusionConfig, pro
                 cached = encode_lower(f.turn_texts, f.turn_roles.tolist(), cfg.text)
                 if write_cache:
                     store.save_cached("text", tkey, cid, **cached)
+            if cfg.text.ngram_buckets:
+                grams = store.load_cached("ngram", cfg.text.ngram_key(), cid)
+                if grams is None:
+                    f = f or store.load(cid)
+                    dense = role_ngrams(f.turn_texts, f.turn_roles.tolist(), cfg.text.ngram_buckets).ravel()
+                    index = np.flatnonzero(dense).astype(np.int32)  # a call says a few hundred of them
+                    grams = {"ngram_index": index, "ngram_value": dense[index],
+                             "ngram_size": np.int64(dense.size)}
+                    if write_cache:
+                        store.save_cached("ngram", cfg.text.ngram_key(), cid, **grams)
+                cached = {**cached, **grams}
             texts.append(cached)
         if want_image and cfg.image.pretrained:
             cached = store.load_cached("image", ikey, cid)

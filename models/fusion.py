@@ -65,7 +65,9 @@ class FusionConfig:
         d.setdefault("stack_probs", False)  # stacked models saved before the stacker read probabilities
         d["parts"] = tuple((name, cls.from_json(part)) for name, part in d.get("parts", ()))
         d["choice"] = tuple((label, name) for label, name in d.get("choice", ()))
-        return cls(text=TextConfig(**d.pop("text")), image=ImageConfig(**image), **d)
+        text = dict(d.pop("text"))
+        text.setdefault("ngram_buckets", 0)  # models saved before the text branch read n-grams
+        return cls(text=TextConfig(**text), image=ImageConfig(**image), **d)
 
 
 @dataclass

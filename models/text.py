@@ -12,6 +12,16 @@ Three ways to train it (``TextConfig.mode``):
   do not change between epochs, so they are computed once per call and cached.
 - ``lora``: LoRA adapters (``peft``) on the query/value projections of the top ``train_layers``
   layers; the lower layers are cached as for ``finetune``.
+
+Beside the encoder, an optional lexical channel (``ngram_buckets`` > 0, ``callqc train
+--ngram-buckets 8192``): each role's words and word pairs, hashed into buckets (:func:`role_ngrams`),
+through a small learned low-rank map, added to the branch's vector. A mean-pooled sentence vector
+blurs one short phrase among the rest of its turn ("look, I already told you" before a question
+about the account), while the phrase's words themselves are unmistakable. Hashing needs no
+vocabulary fitted or stored, so a model reads any words, and is the same in every process. It is
+off by default: on the synthetic bench (3 seeds) it raised agent politeness, a label said in set
+phrases, but lowered customer emotion in every fused variant, most in latent-cue fusion, whose voice
+branch learns less once the words' channel fits the training calls.
 """
 
 from __future__ import annotations
@@ -46,6 +56,11 @@ class TextConfig:
     lora_alpha: int = 16
     turn_dim: int = 128  # each window's vector is mapped by a learned MLP before pooling over the role's turns
     out_dim: int = 256
+    ngram_buckets: int = 0  # lexical channel: hashed word 1-2 grams per role (0: off; e.g. 8192)
+    ngram_rank: int = 32  # ... mapped through this many dimensions
+
+    def ngram_key(self) -> str:
+        return f"ngrams-{NGRAM_VERSION}-{self.ngram_buckets}"
 
     @property
     def cached_layers(self) -> int:
@@ -70,6 +85,27 @@ def load_encoder(name: str):
 
 
 LENGTH_BUCKET = 8  # frozen encoder: windows per batch, grouped by length
+NGRAM_VERSION = 3  # how role_ngrams reads text (a change invalidates the cached n-grams)
+
+
+def role_ngrams(texts: Sequence[str], roles: Sequence[int], buckets: int, n_roles: int = 2) -> np.ndarray:
+    """(n_roles, buckets) float32: per role, its turns' lowercased words and word pairs hashed into
+    ``buckets`` (signed 32-bit MurmurHash3, as scikit-learn's HashingVectorizer), counts log-scaled
+    and each row scaled so that its non-zero entries have a root mean square of 1, whatever the
+    call's length: a phrase's grams then move the first layer as fast as the encoder's layer-normed
+    inputs do (rows of unit length, about 0.1 an entry, learned several times slower on the bench
+    and on a toy phrase). Zeros for a role that said nothing."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    out = np.zeros((n_roles, buckets), np.float32)
+    per_role = [" ".join(t for t, r in zip(texts, roles) if r == k and t) for k in range(n_roles)]
+    hv = HashingVectorizer(n_features=buckets, ngram_range=(1, 2), alternate_sign=False, norm=None,
+                           lowercase=True, dtype=np.float32)
+    counts = np.log1p(hv.transform(per_role).toarray())
+    active = np.maximum((counts > 0).sum(1, keepdims=True), 1)
+    rms = np.sqrt((counts**2).sum(1, keepdims=True) / active)
+    np.divide(counts, rms, out=out, where=rms > 0)
+    return out
 
 
 def windows(tok, texts: Sequence[str], roles: Sequence[int], cfg: TextConfig
@@ -212,6 +248,9 @@ class TextBranch(nn.Module):
                                   nn.GELU())
         self.proj = nn.Sequential(nn.LayerNorm(N_ROLES * 2 * cfg.turn_dim), nn.Dropout(0.1),
                                   nn.Linear(N_ROLES * 2 * cfg.turn_dim, cfg.out_dim), nn.GELU())
+        self.lexical = nn.Sequential(nn.Linear(N_ROLES * cfg.ngram_buckets, cfg.ngram_rank), nn.GELU(),
+                                     nn.Dropout(0.1), nn.Linear(cfg.ngram_rank, cfg.out_dim)
+                                     ) if cfg.ngram_buckets > 0 else None
 
     def forward(self, batch: TextBatch) -> torch.Tensor:
         if self.top is None:
@@ -220,7 +259,13 @@ class TextBranch(nn.Module):
             vectors = batch.hidden.new_zeros((0, batch.hidden.shape[-1])).float()
         else:
             vectors = self.top(batch.hidden.float(), batch.mask.long())
-        return self.proj(pool_roles(self.turn(vectors.float()), batch.roles.long(), batch.call_index, batch.n_calls))
+        pooled = pool_roles(self.turn(vectors.float()), batch.roles.long(), batch.call_index, batch.n_calls)
+        out = self.proj(pooled)
+        if self.lexical is not None:
+            if batch.ngrams is None:
+                raise ValueError("this text branch reads n-grams (ngram_buckets > 0), and the batch has none")
+            out = out + self.lexical(batch.ngrams.flatten(1).float())
+        return out
 
 
 @dataclass
@@ -233,14 +278,21 @@ class TextBatch:
     pooled: torch.Tensor | None = None  # frozen
     hidden: torch.Tensor | None = None  # finetune / lora
     mask: torch.Tensor | None = None
+    ngrams: torch.Tensor | None = None  # (n_calls, roles * buckets): the lexical channel (role_ngrams)
 
     @classmethod
     def collate(cls, items: Sequence[dict[str, np.ndarray]], dim: int = 384) -> TextBatch:
         roles = torch.from_numpy(np.concatenate([it["roles"] for it in items]).astype(np.int64))
         call_index = torch.cat([torch.full((len(it["roles"]),), i, dtype=torch.long) for i, it in enumerate(items)])
+        ngrams = None
+        if "ngram_index" in items[0]:  # stored sparse (models.data.prepare), dense here
+            ngrams = torch.zeros((len(items), int(items[0]["ngram_size"])))
+            for i, it in enumerate(items):
+                index = torch.from_numpy(it["ngram_index"].astype(np.int64))
+                ngrams[i, index] = torch.from_numpy(it["ngram_value"])
         if "pooled" in items[0]:
             pooled = np.concatenate([it["pooled"].reshape(-1, dim) for it in items]).astype(np.float32)
-            return cls(len(items), roles, call_index, pooled=torch.from_numpy(pooled))
+            return cls(len(items), roles, call_index, pooled=torch.from_numpy(pooled), ngrams=ngrams)
         width = max(it["hidden"].shape[1] for it in items)
         n = sum(it["hidden"].shape[0] for it in items)
         hidden = torch.zeros((n, width, dim), dtype=torch.float16)
@@ -251,4 +303,4 @@ class TextBatch:
             hidden[k : k + w, :t] = torch.from_numpy(it["hidden"])
             mask[k : k + w, :t] = torch.from_numpy(it["mask"])
             k += w
-        return cls(len(items), roles, call_index, hidden=hidden, mask=mask)
+        return cls(len(items), roles, call_index, hidden=hidden, mask=mask, ngrams=ngrams)

@@ -78,7 +78,7 @@ class TrainConfig:
 
     @classmethod
     def from_settings(cls, settings, text_mode: str = "frozen", train_layers: int = 1,
-                      image_encoder: str | None = None, **overrides) -> "TrainConfig":
+                      image_encoder: str | None = None, ngram_buckets: int = 0, **overrides) -> "TrainConfig":
         """The training run the settings ask for (their encoders and torch threads): one place for
         ``callqc train``, the ``retrain_qc`` flow and the bench. ``overrides`` set TrainConfig fields."""
         from models.image import ImageConfig
@@ -87,7 +87,7 @@ class TrainConfig:
         if text_mode not in ("frozen", "finetune", "lora"):
             raise ValueError(f"text mode must be frozen, finetune or lora, not {text_mode!r}")
         model = FusionConfig(text=TextConfig(encoder=settings.text_encoder, mode=text_mode,  # type: ignore[arg-type]
-                                             train_layers=train_layers),
+                                             train_layers=train_layers, ngram_buckets=ngram_buckets),
                              image=ImageConfig(encoder=image_encoder or settings.image_encoder))
         overrides.setdefault("torch_threads", settings.torch_threads)
         return cls(model=model, **overrides)

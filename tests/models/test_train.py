@@ -100,6 +100,8 @@ def test_training_config_comes_from_the_settings_in_one_place():
         "efficientnet-lite0"
     with pytest.raises(ValueError, match="frozen, finetune or lora"):
         TrainConfig.from_settings(settings, text_mode="full")
+    assert tcfg.model.text.ngram_buckets == 0  # the lexical channel is asked for, not on by default
+    assert TrainConfig.from_settings(settings, ngram_buckets=4096).model.text.ngram_buckets == 4096
 
 
 def test_a_last_batch_of_one_call_joins_the_one_before(toy_store):
