@@ -38,7 +38,7 @@ SPLIT_SEARCH = 5.0  # a region longer than a chunk is cut at its quietest point 
 NO_SPEECH_PROB = 0.6  # Whisper's own thresholds for "this segment was not speech"
 LOGPROB_THRESHOLD = -1.0
 COMPRESSION_RATIO = 2.4  # above this gzip ratio, Whisper's text is a repetition loop
-UNHEARD_TAIL = 4.0  # a batched window whose words stop this long before its audio does ended too early (s)
+UNHEARD_TAIL = 4.0  # a batched window with this long a stretch where no word starts skipped speech (s)
 # Batches of at least this many windows go through the batched pipeline; a lone window is decoded the
 # sequential way (timestamp tokens, temperature fallback, seeking on inside the window). 1 was tried:
 # the stereo transcription stage ran 1.10x faster (python -m bench.batch_lone_windows), but a lone
@@ -210,8 +210,9 @@ def _recognise(model, audio: np.ndarray, clips: list[tuple[float, float]], cfg: 
     ``cfg.asr_batch_size`` > 1 decodes the chunks together (faster-whisper's batched pipeline, greedy
     at one temperature); a chunk whose text looks like a decoding failure there (repetitive: gzip
     compression ratio above ``COMPRESSION_RATIO``, or improbable: mean log-probability below
-    ``LOGPROB_THRESHOLD``), or that stopped ``UNHEARD_TAIL`` seconds before its audio did (an early end
-    of text), is decoded again alone, with Whisper's temperature fallback. Otherwise one
+    ``LOGPROB_THRESHOLD``), or that has ``UNHEARD_TAIL`` seconds of audio where no word starts
+    (:func:`_unheard`: skipped words, or an early end of text), is decoded again alone, with Whisper's
+    temperature fallback. Otherwise one
     chunk at a time. Either way every chunk is a single 30 s window.
     """
     batch_size = cfg.asr_batch_size
@@ -225,14 +226,26 @@ def _recognise(model, audio: np.ndarray, clips: list[tuple[float, float]], cfg: 
             k = max(0, bisect.bisect_right(starts, 0.5 * (seg.start + seg.end)) - 1)
             by_clip[k].append(seg)
         for clip, segs in zip(clips, by_clip):
-            heard_until = max((w.end for seg in segs for w in (seg.words or ())), default=clip[0])
-            if any(_failed(seg) for seg in segs) or clip[1] - heard_until > UNHEARD_TAIL:
+            if any(_failed(seg) for seg in segs) or _unheard(clip, segs) > UNHEARD_TAIL:
                 yield from _one_window(model, audio, clip, cfg)
             else:
                 yield from segs  # times are already in batch-audio seconds
         return
     for clip in clips:
         yield from _one_window(model, audio, clip, cfg)
+
+
+def _unheard(clip: tuple[float, float], segs: list) -> float:
+    """The longest stretch of a batched window's audio (all speech: its regions are cut out and put
+    side by side) in which no word starts, or after the last word ends. A window whose opening words
+    were skipped reads like one that stopped early: one call's first 6 s (a greeting and the recording
+    notice) came back as "I have the", starting at 6.2 s; decoded alone, all of it was there."""
+    words = sorted((w.start, w.end) for seg in segs for w in (seg.words or ()))
+    if not words:
+        return clip[1] - clip[0]
+    starts = [clip[0]] + [s for s, _ in words]
+    inner = max(b - a for a, b in zip(starts, starts[1:])) if len(starts) > 1 else 0.0
+    return max(inner, clip[1] - max(e for _, e in words))
 
 
 def _failed(seg) -> bool:

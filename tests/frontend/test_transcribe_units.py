@@ -206,3 +206,23 @@ def test_stereo_windows_of_both_channels_are_batched_together(monkeypatch):
         for w in by_channel[channel]:
             assert w.speaker == turns[0].speaker
             assert any(t.start - 0.2 <= w.start and w.end <= t.end + 0.2 for t in turns), w
+
+
+def test_a_batched_window_with_speech_where_no_word_starts_is_decoded_again():
+    """Skipped opening words (one call's first 6 s came back as three words starting at 6.2 s), skipped
+    words inside, or an early end: each leaves a stretch of the window's speech where no word starts."""
+    from types import SimpleNamespace
+
+    from qc.transcribe import UNHEARD_TAIL, _unheard
+
+    def seg(*spans):
+        return SimpleNamespace(words=[SimpleNamespace(start=a, end=b) for a, b in spans])
+
+    clip = (0.0, 28.0)
+    steady = seg(*[(t, t + 0.4) for t in np.arange(0.3, 27.5, 0.6)])
+    assert _unheard(clip, [steady]) < 1.0
+    assert _unheard(clip, [seg(*[(t, t + 0.4) for t in np.arange(6.2, 27.5, 0.6)])]) > UNHEARD_TAIL  # head
+    gap = seg(*[(t, t + 0.4) for t in np.arange(0.3, 27.5, 0.6) if not 10 < t < 15.5])
+    assert _unheard(clip, [gap]) > UNHEARD_TAIL  # inside
+    assert _unheard(clip, [seg(*[(t, t + 0.4) for t in np.arange(0.3, 20.0, 0.6)])]) > UNHEARD_TAIL  # tail
+    assert _unheard(clip, [seg()]) == 28.0
