@@ -525,9 +525,10 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
         variants[variant] = _scores(model, parts["test"], y(split.test), schema)
     fused = [v for v in order if v.startswith("fused")] or order
     kept = max(fused, key=lambda v: float(histories[v]["val_macro_f1"]))  # type: ignore[arg-type]
-    if cfg.per_label and len(fused) > 1:
-        val = {v: _scores(models[v], parts_of(v)["val"], y(split.val), schema) for v in fused}
-        choice = per_label_choice(val, [kept] + [v for v in fused if v != kept])
+    both = [v for v in fused if v.startswith("fused")]  # they read the same inputs: one model can hold them
+    if cfg.per_label and len(both) > 1:
+        val = {v: _scores(models[v], parts_of(v)["val"], y(split.val), schema) for v in both}
+        choice = per_label_choice(val, [kept] + [v for v in both if v != kept])
         if len(set(choice.values())) > 1:
             t0 = time.perf_counter()
             model = per_label_model(choice, models, schema)

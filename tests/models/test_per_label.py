@@ -97,3 +97,16 @@ def test_training_keeps_the_per_label_model_when_labels_prefer_different_variant
     assert "fused_per_label" not in result.report.variants
     assert result.report.variant in ("fused_concat", "fused_latent")
     assert result.model is result.models[result.report.variant]
+
+
+def test_single_modality_models_are_not_combined_per_label(toy_store, monkeypatch):
+    """Without fused variants the kept model is one of the single-modality ones, as before: a text-only
+    and an audio-only model read different inputs, and one per-label model could not feed both."""
+    import models.train as train
+
+    store, data = toy_store
+    mixed = {"pace": "audio_only", "tone": "text_only"}
+    monkeypatch.setattr(train, "per_label_choice", lambda val, pref: mixed)
+    result = train_classifier(data, store, quick_config(variants=("text_only", "audio_only"), max_epochs=3))
+    assert "fused_per_label" not in result.report.variants
+    assert result.report.variant in ("text_only", "audio_only")
