@@ -298,7 +298,9 @@ class EnsembleClassifier(nn.Module):
 class PerLabelClassifier(nn.Module):
     """Per label, one of several fused models (``cfg.parts``) predicts it (``cfg.choice``): the one
     that scored best on that label on the validation split (:func:`models.train.per_label_choice`).
-    All parts read the same inputs; each is kept whole, so its weights load as they were trained."""
+    The parts read the same features, except that some may read the text's n-grams too (``+lex``
+    variants): the composite's own config asks for them then. Each part is kept whole, so its weights
+    load as they were trained."""
 
     def __init__(self, cfg: FusionConfig, heads: dict[str, int]):
         super().__init__()

@@ -54,6 +54,7 @@ class TrainConfig:
     model: FusionConfig = field(default_factory=FusionConfig)
     variants: tuple[str, ...] = ("fused_concat", "fused_gated", "fused_latent", "text_only", "audio_only",
                                  "fused_stacked")
+    lexical_buckets: int = 8192  # "+lex" variants: the text branch's lexical channel (hashed word n-grams)
     latent_members: int = 5  # fused_latent: models trained with different seeds, their probabilities averaged
     per_label: bool = True  # keep, per label, the fused variant best on it on validation (fused_per_label)
     stack_folds: int = 5  # fused_stacked: folds of the training split for the out-of-fold predictions
@@ -93,7 +94,21 @@ class TrainConfig:
         return cls(model=model, **overrides)
 
 
-def variant_config(base: FusionConfig, variant: str) -> FusionConfig:
+LEX = "+lex"  # variant suffix: the same variant with the text branch's lexical channel on
+
+
+def lexical(base: FusionConfig, buckets: int) -> FusionConfig:
+    """``base`` with the text branch's lexical channel on (kept as it is where it is on already)."""
+    if base.text.ngram_buckets:
+        return base
+    return replace(base, text=replace(base.text, ngram_buckets=buckets))
+
+
+def variant_config(base: FusionConfig, variant: str, lexical_buckets: int = 8192) -> FusionConfig:
+    """The model a variant trains: ``text_only``, ``audio_only``, ``fused_<fusion>``, any of them with
+    the suffix ``+lex`` (the text branch's lexical channel on, ``lexical_buckets`` buckets)."""
+    if variant.endswith(LEX):
+        return variant_config(lexical(base, lexical_buckets), variant.removesuffix(LEX))
     if variant == "text_only":
         return replace(base, modalities="text")
     if variant == "audio_only":
@@ -355,7 +370,7 @@ def fit_stacker(z: np.ndarray, y: np.ndarray, n: int, l2: float) -> tuple[torch.
 
 def out_of_fold(cfg: TrainConfig, schema: LabelSchema, train: Mapping[str, Prepared],
                 y_train: Mapping[str, np.ndarray], val: Mapping[str, Prepared], y_val: Mapping[str, np.ndarray],
-                folds: int, hook: EpochHook | None = None
+                folds: int, hook: EpochHook | None = None, name: str = "fused_stacked"
                 ) -> tuple[dict[str, np.ndarray], int, list[dict[str, FusionClassifier]]]:
     """label -> (training calls, 2 * classes): the text then the audio model's log-probabilities of
     each training call, by models trained on the other ``folds - 1`` folds (early stopping on the
@@ -372,7 +387,7 @@ def out_of_fold(cfg: TrainConfig, schema: LabelSchema, train: Mapping[str, Prepa
         for col, m in enumerate(("text", "audio")):
             sub, hist = fit(cfg, branch_config(mcfg, m), schema, train[m].subset(rest),
                             {lab: v[rest] for lab, v in y_train.items()}, val[m], y_val,
-                            name=f"fused_stacked {m} fold {f + 1}/{folds}", hook=hook)
+                            name=f"{name} {m} fold {f + 1}/{folds}", hook=hook)
             epochs += int(hist["epochs"])  # type: ignore[call-overload]
             fold_models[-1][m] = sub
             for lab, lp in predict(sub, train[m].subset(held), log_probs=True).items():
@@ -383,7 +398,7 @@ def out_of_fold(cfg: TrainConfig, schema: LabelSchema, train: Mapping[str, Prepa
 
 def fit_stacked(cfg: TrainConfig, schema: LabelSchema, branches: Mapping[str, FusionClassifier],
                 train: Mapping[str, Prepared], y_train: Mapping[str, np.ndarray], val: Mapping[str, Prepared],
-                y_val: Mapping[str, np.ndarray], hook: EpochHook | None = None
+                y_val: Mapping[str, np.ndarray], hook: EpochHook | None = None, name: str = "fused_stacked"
                 ) -> tuple[StackedClassifier, dict[str, object]]:
     """The late-fusion model: per modality the ``stack_folds`` cross-fitting models of
     :func:`out_of_fold` (averaged), and per label a stacker fitted on their out-of-fold predictions of
@@ -399,7 +414,7 @@ def fit_stacked(cfg: TrainConfig, schema: LabelSchema, branches: Mapping[str, Fu
         members: list[Mapping[str, FusionClassifier]] = [branches]
         oof = None
     else:
-        oof, info["epochs"], members = out_of_fold(cfg, schema, train, y_train, val, y_val, folds, hook)
+        oof, info["epochs"], members = out_of_fold(cfg, schema, train, y_train, val, y_val, folds, hook, name)
     model = StackedClassifier(replace(variant_config(cfg.model, "fused_stacked"), members=len(members)),
                               schema.sizes())
     for k, member in enumerate(members):
@@ -430,7 +445,9 @@ def per_label_model(choice: Mapping[str, str], models: Mapping[str, Classifier],
     """A :class:`PerLabelClassifier` predicting each label with ``models[choice[label]]`` (trained)."""
     used = list(dict.fromkeys(choice.values()))
     first = models[used[0]].cfg
-    cfg = replace(first, fusion="per_label", members=1, parts=tuple((v, models[v].cfg) for v in used),
+    # the composite reads what its parts read: n-grams where any part's text branch does
+    text = next((models[v].cfg.text for v in used if models[v].cfg.text.ngram_buckets), first.text)
+    cfg = replace(first, text=text, fusion="per_label", members=1, parts=tuple((v, models[v].cfg) for v in used),
                   choice=tuple(choice.items()))
     model = PerLabelClassifier(cfg, schema.sizes())
     for v in used:
@@ -489,35 +506,47 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
     variants: dict[str, dict[str, LabelMetrics]] = {}
     prepared: dict[str, Prepared] = {}  # by the inputs a variant reads: prepared once, shared
 
-    def parts_of(variant: str) -> dict[str, Prepared]:
-        mcfg = variant_config(cfg.model, variant)
+    def inputs(mcfg: FusionConfig) -> dict[str, Prepared]:
         key = json.dumps([mcfg.modalities, asdict(mcfg.text), asdict(mcfg.image)], sort_keys=True)
-        t0 = time.perf_counter()
         if key not in prepared:
             prepared[key] = prepare(store, ids, mcfg)
-        seconds.setdefault(f"prepare.{variant}", time.perf_counter() - t0)
         return {name: prepared[key].subset([pos[c] for c in getattr(split, name)]) for name in ("train", "val", "test")}
 
-    order = list(cfg.variants)
-    if "fused_stacked" in order:  # made of the single-modality models: they train first
-        order = [v for v in ("text_only", "audio_only") if v not in order] + order
-        order.sort(key=lambda v: v == "fused_stacked")
+    def vconfig(variant: str) -> FusionConfig:
+        return variant_config(cfg.model, variant, cfg.lexical_buckets)
+
+    def parts_of(variant: str) -> dict[str, Prepared]:
+        t0 = time.perf_counter()
+        out = inputs(vconfig(variant))
+        seconds.setdefault(f"prepare.{variant}", time.perf_counter() - t0)
+        return out
+
+    order = list(dict.fromkeys(cfg.variants))
+    if cfg.model.text.ngram_buckets:  # every variant reads n-grams already: a "+lex" one would repeat another
+        order = list(dict.fromkeys(v.removesuffix(LEX) for v in order))
+    for stacked in [v for v in order if v.removesuffix(LEX) == "fused_stacked"]:
+        # made of the single-modality models: they train first
+        lex = LEX if stacked.endswith(LEX) else ""
+        order = [v for v in (f"text_only{lex}", "audio_only") if v not in order] + order
+    order.sort(key=lambda v: v.removesuffix(LEX) == "fused_stacked")
     for variant in order:
         parts = parts_of(variant)
         t0 = time.perf_counter()
-        if variant == "fused_stacked":
-            single = {"text": parts_of("text_only"), "audio": parts_of("audio_only")}
+        base, lex = variant.removesuffix(LEX), LEX if variant.endswith(LEX) else ""
+        if base == "fused_stacked":
+            single = {"text": parts_of(f"text_only{lex}"), "audio": parts_of("audio_only")}
             model, hist = fit_stacked(
-                cfg, schema, {"text": models["text_only"], "audio": models["audio_only"]},  # type: ignore[dict-item]
+                replace(cfg, model=vconfig(variant)), schema,
+                {"text": models[f"text_only{lex}"], "audio": models["audio_only"]},  # type: ignore[dict-item]
                 {m: p["train"] for m, p in single.items()}, y(split.train),
-                {m: p["val"] for m, p in single.items()}, y(split.val), hook=hook)
+                {m: p["val"] for m, p in single.items()}, y(split.val), hook=hook, name=variant)
             hist["val_macro_f1"] = mean_macro_f1(_scores(model, parts["val"], y(split.val), schema))
-        elif variant == "fused_latent":
-            model, hist = fit_ensemble(cfg, variant_config(cfg.model, variant), cfg.latent_members, schema,
+        elif base == "fused_latent":
+            model, hist = fit_ensemble(cfg, vconfig(variant), cfg.latent_members, schema,
                                        parts["train"], y(split.train), parts["val"], y(split.val), name=variant,
                                        hook=hook)
         else:
-            model, hist = fit(cfg, variant_config(cfg.model, variant), schema, parts["train"], y(split.train),
+            model, hist = fit(cfg, vconfig(variant), schema, parts["train"], y(split.train),
                               parts["val"], y(split.val), name=variant, hook=hook)
         seconds[f"train.{variant}"] = time.perf_counter() - t0
         histories[variant] = hist
@@ -534,7 +563,7 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
             model = per_label_model(choice, models, schema)
             name = "fused_per_label"
             models[name] = model
-            parts = parts_of(kept)
+            parts = inputs(model.cfg)
             val_f1 = mean_macro_f1(_scores(model, parts["val"], y(split.val), schema))
             histories[name] = {"choice": choice, "val_macro_f1": val_f1}
             variants[name] = _scores(model, parts["test"], y(split.test), schema)

@@ -104,3 +104,39 @@ def test_an_artifact_from_before_the_lexical_channel_still_loads_and_scores(toy_
     trained = LoadedModel(loaded.version, result.model, result.schema, result.model_config, meta)
     a, b = score_features(loaded, store, ids), score_features(trained, store, ids)
     assert len(a) == len(ids) * 2 and [x.probabilities for x in a] == [y.probabilities for y in b]
+
+
+def test_lex_variants_train_beside_the_plain_ones_and_join_a_per_label_model(toy_store, models_dir, monkeypatch):
+    """``+lex`` variants are the same variants with the lexical channel on; a stacked one trains on a
+    text-only model that reads n-grams. A per-label model made of a plain and a ``+lex`` part reads the
+    n-grams (its own config asks for them), scores every call, and loads back from the registry."""
+    import models.train as train
+    from models.train import LEX, variant_config
+
+    assert variant_config(FusionConfig(), "fused_stacked+lex", 512).text.ngram_buckets == 512
+    assert variant_config(FusionConfig(), "fused_stacked").text.ngram_buckets == 0
+    store, data = toy_store
+    choice = {"pace": "fused_stacked" + LEX, "tone": "fused_concat"}
+    monkeypatch.setattr(train, "per_label_choice", lambda val, pref: choice)
+    result = train_classifier(data, store, quick_config(variants=("fused_concat", "fused_stacked+lex"),
+                                                        max_epochs=3, stack_folds=2, lexical_buckets=512))
+    assert set(result.models) == {"fused_concat", "fused_stacked+lex", "text_only+lex", "audio_only",
+                                  "fused_per_label"}
+    assert result.models["text_only+lex"].cfg.text.ngram_buckets == 512
+    assert result.models["fused_concat"].cfg.text.ngram_buckets == 0
+    assert all(m.cfg.text.ngram_buckets == 512 for m in result.models["fused_stacked+lex"].branches["text"])
+    model = result.model
+    assert result.report.variant == "fused_per_label" and model.cfg.text.ngram_buckets == 512
+    for label, variant in choice.items():
+        assert result.report.variants["fused_per_label"][label] == result.report.variants[variant][label]
+    loaded = load_artifact(save_artifact(result, models_dir, png=False))
+    ids = list(result.split.test)
+    trained = LoadedModel(loaded.version, model, result.schema, model.cfg, {})
+    a, b = score_features(loaded, store, ids), score_features(trained, store, ids)
+    assert len(a) == len(ids) * 2 and [x.probabilities for x in a] == [y.probabilities for y in b]
+
+    # with the channel on for every variant, a "+lex" one would be the plain one again: it is not trained
+    lexed = dataclasses.replace(FusionConfig(), text=TextConfig(ngram_buckets=256))
+    result = train_classifier(data, store, quick_config(variants=("fused_concat", "fused_concat+lex"),
+                                                        max_epochs=2, model=lexed))
+    assert set(result.report.variants) == {"fused_concat"}
