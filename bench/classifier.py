@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> None:
             if lab not in v[res.report.variant]:
                 continue
             fused = v[res.report.variant][lab].macro_f1
-            single = max(v["text_only"][lab].macro_f1, v["audio_only"][lab].macro_f1) if "text_only" in v else float("nan")
+            singles = [s[lab].macro_f1 for name, s in v.items() if not name.startswith("fused")]
+            single = max(singles) if singles else float("nan")  # text only (with n-grams or not), audio only
             print(f"- {text_mode}/{enc} {lab}: fused {fused:.3f} (>= 0.90: {'yes' if fused >= 0.9 else 'NO'}), "
                   f"gain over best single {fused - single:+.3f} (>= 0.05: {'yes' if fused - single >= 0.05 else 'NO'})")
         print(f"- {text_mode}/{enc} full training run {minutes:.1f} min (<= 15: {'yes' if minutes <= 15 else 'NO'}); "

@@ -12,7 +12,15 @@ With ``per_label`` (the default) the kept model is chosen per label: where the f
 score best on different labels differ, ``fused_per_label`` (:class:`models.fusion.PerLabelClassifier`)
 predicts each label with the variant best on it on the validation split (:func:`per_label_choice`),
 and is kept. A label whose cues are in the words or the voice alone (explained away by latent-cue
-fusion) and one read from both at once (concat) need not share the fusion that suits them.
+fusion) and one read from both at once (concat) need not share the fusion that suits them. On a tie
+on validation, a model averaged over several (``fused_latent``, ``fused_stacked``) goes before a single
+one.
+
+Each fused variant also trains as ``<variant>+lex``: the same model with the text branch's lexical
+channel on (``lexical_buckets`` hashed word n-grams per role, :func:`models.text.role_ngrams`). The
+channel reads a short phrase that a mean-pooled sentence vector blurs (a label cued by a few words),
+and costs other labels where the words' channel lets the model fit its training calls, so per label
+the validation split decides between them. ``fused_stacked+lex`` stacks ``text_only+lex``.
 
 ``fused_stacked`` (late fusion) is per label a linear layer over a text and an audio model's
 log-probabilities, fitted on *out-of-fold* predictions: the training split is cut into ``stack_folds``
@@ -53,7 +61,8 @@ EpochHook = Callable[[str, int, float, float], None]  # (variant, epoch, train l
 class TrainConfig:
     model: FusionConfig = field(default_factory=FusionConfig)
     variants: tuple[str, ...] = ("fused_concat", "fused_gated", "fused_latent", "text_only", "audio_only",
-                                 "fused_stacked")
+                                 "fused_stacked", "fused_concat+lex", "fused_gated+lex", "fused_latent+lex",
+                                 "fused_stacked+lex")
     lexical_buckets: int = 8192  # "+lex" variants: the text branch's lexical channel (hashed word n-grams)
     latent_members: int = 5  # fused_latent: models trained with different seeds, their probabilities averaged
     per_label: bool = True  # keep, per label, the fused variant best on it on validation (fused_per_label)
@@ -557,7 +566,12 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
     both = [v for v in fused if v.startswith("fused")]  # they read the same inputs: one model can hold them
     if cfg.per_label and len(both) > 1:
         val = {v: _scores(models[v], parts_of(v)["val"], y(split.val), schema) for v in both}
-        choice = per_label_choice(val, [kept] + [v for v in both if v != kept])
+        # on a tie, a model averaged over several (an ensemble, the stacked fold models) before a single
+        # one: as good on validation, it has less variance on calls unlike those it was chosen on
+        averaged = {v for v in both if isinstance(models[v], (EnsembleClassifier, StackedClassifier))}
+        preference = sorted(both, key=lambda v: (v not in averaged, v != kept,
+                                                 -float(histories[v]["val_macro_f1"])))  # type: ignore[arg-type]
+        choice = per_label_choice(val, preference)
         if len(set(choice.values())) > 1:
             t0 = time.perf_counter()
             model = per_label_model(choice, models, schema)

@@ -82,8 +82,8 @@ def test_training_keeps_the_per_label_model_when_labels_prefer_different_variant
     assert set(seen["val"]) == {"fused_concat", "fused_latent"}
     assert seen["val"]["fused_latent"]["pace"].support == len(result.split.val)  # scored on validation
     hist = result.histories
-    best = max(("fused_concat", "fused_latent"), key=lambda v: hist[v]["val_macro_f1"])
-    assert seen["preference"][0] == best  # ties go to the variant best on all labels
+    # ties go to a model averaged over several (fused_latent: an ensemble of 2) before a single one
+    assert seen["preference"] == ["fused_latent", "fused_concat"]
     assert hist["fused_per_label"]["choice"] == {"pace": "fused_latent", "tone": "fused_concat"}
     for label, variant in (("pace", "fused_latent"), ("tone", "fused_concat")):
         assert rep.variants["fused_per_label"][label] == rep.variants[variant][label]
