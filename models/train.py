@@ -379,12 +379,14 @@ def fit_stacker(z: np.ndarray, y: np.ndarray, n: int, l2: float) -> tuple[torch.
 
 def out_of_fold(cfg: TrainConfig, schema: LabelSchema, train: Mapping[str, Prepared],
                 y_train: Mapping[str, np.ndarray], val: Mapping[str, Prepared], y_val: Mapping[str, np.ndarray],
-                folds: int, hook: EpochHook | None = None, name: str = "fused_stacked"
+                folds: int, hook: EpochHook | None = None, name: str = "fused_stacked",
+                trained: dict[str, FusionClassifier] | None = None
                 ) -> tuple[dict[str, np.ndarray], int, list[dict[str, FusionClassifier]]]:
     """label -> (training calls, 2 * classes): the text then the audio model's log-probabilities of
     each training call, by models trained on the other ``folds - 1`` folds (early stopping on the
     validation split, as the branches themselves); the epochs that took; and the fold models
-    (``{"text": ..., "audio": ...}`` per fold)."""
+    (``{"text": ..., "audio": ...}`` per fold). ``trained``: fold models of an earlier call, reused
+    where they would be trained alike (``fused_stacked+lex``'s audio models are ``fused_stacked``'s)."""
     mcfg = variant_config(cfg.model, "fused_stacked")
     n = len(train["text"].call_ids)
     oof = {lab: np.zeros((n, 2 * k), np.float32) for lab, k in schema.sizes().items()}
@@ -394,10 +396,18 @@ def out_of_fold(cfg: TrainConfig, schema: LabelSchema, train: Mapping[str, Prepa
         rest = np.setdiff1d(np.arange(n), held)
         fold_models.append({})
         for col, m in enumerate(("text", "audio")):
-            sub, hist = fit(cfg, branch_config(mcfg, m), schema, train[m].subset(rest),
-                            {lab: v[rest] for lab, v in y_train.items()}, val[m], y_val,
-                            name=f"{name} {m} fold {f + 1}/{folds}", hook=hook)
-            epochs += int(hist["epochs"])  # type: ignore[call-overload]
+            bcfg = branch_config(mcfg, m)
+            reads = {k: v for k, v in bcfg.to_json().items() if not (m == "audio" and k == "text")}
+            key = json.dumps([m, folds, f, cfg.seed, cfg.to_json() | {"model": reads}], sort_keys=True, default=str)
+            if trained is not None and key in trained:
+                sub = trained[key]
+            else:
+                sub, hist = fit(cfg, bcfg, schema, train[m].subset(rest),
+                                {lab: v[rest] for lab, v in y_train.items()}, val[m], y_val,
+                                name=f"{name} {m} fold {f + 1}/{folds}", hook=hook)
+                epochs += int(hist["epochs"])  # type: ignore[call-overload]
+                if trained is not None:
+                    trained[key] = sub
             fold_models[-1][m] = sub
             for lab, lp in predict(sub, train[m].subset(held), log_probs=True).items():
                 k = lp.shape[1]
@@ -407,8 +417,8 @@ def out_of_fold(cfg: TrainConfig, schema: LabelSchema, train: Mapping[str, Prepa
 
 def fit_stacked(cfg: TrainConfig, schema: LabelSchema, branches: Mapping[str, FusionClassifier],
                 train: Mapping[str, Prepared], y_train: Mapping[str, np.ndarray], val: Mapping[str, Prepared],
-                y_val: Mapping[str, np.ndarray], hook: EpochHook | None = None, name: str = "fused_stacked"
-                ) -> tuple[StackedClassifier, dict[str, object]]:
+                y_val: Mapping[str, np.ndarray], hook: EpochHook | None = None, name: str = "fused_stacked",
+                trained: dict[str, FusionClassifier] | None = None) -> tuple[StackedClassifier, dict[str, object]]:
     """The late-fusion model: per modality the ``stack_folds`` cross-fitting models of
     :func:`out_of_fold` (averaged), and per label a stacker fitted on their out-of-fold predictions of
     the training split. ``train``/``val``: each modality's inputs. With too few training calls for two
@@ -423,7 +433,8 @@ def fit_stacked(cfg: TrainConfig, schema: LabelSchema, branches: Mapping[str, Fu
         members: list[Mapping[str, FusionClassifier]] = [branches]
         oof = None
     else:
-        oof, info["epochs"], members = out_of_fold(cfg, schema, train, y_train, val, y_val, folds, hook, name)
+        oof, info["epochs"], members = out_of_fold(cfg, schema, train, y_train, val, y_val, folds, hook, name,
+                                                   trained)
     model = StackedClassifier(replace(variant_config(cfg.model, "fused_stacked"), members=len(members)),
                               schema.sizes())
     for k, member in enumerate(members):
@@ -514,6 +525,7 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
     models: dict[str, Classifier] = {}
     variants: dict[str, dict[str, LabelMetrics]] = {}
     prepared: dict[str, Prepared] = {}  # by the inputs a variant reads: prepared once, shared
+    fold_models: dict[str, FusionClassifier] = {}  # the stacked variants' fold models, shared where alike
 
     def inputs(mcfg: FusionConfig) -> dict[str, Prepared]:
         key = json.dumps([mcfg.modalities, asdict(mcfg.text), asdict(mcfg.image)], sort_keys=True)
@@ -548,7 +560,8 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
                 replace(cfg, model=vconfig(variant)), schema,
                 {"text": models[f"text_only{lex}"], "audio": models["audio_only"]},  # type: ignore[dict-item]
                 {m: p["train"] for m, p in single.items()}, y(split.train),
-                {m: p["val"] for m, p in single.items()}, y(split.val), hook=hook, name=variant)
+                {m: p["val"] for m, p in single.items()}, y(split.val), hook=hook, name=variant,
+                trained=fold_models)
             hist["val_macro_f1"] = mean_macro_f1(_scores(model, parts["val"], y(split.val), schema))
         elif base == "fused_latent":
             model, hist = fit_ensemble(cfg, vconfig(variant), cfg.latent_members, schema,

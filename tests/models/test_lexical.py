@@ -140,3 +140,20 @@ def test_lex_variants_train_beside_the_plain_ones_and_join_a_per_label_model(toy
     result = train_classifier(data, store, quick_config(variants=("fused_concat", "fused_concat+lex"),
                                                         max_epochs=2, model=lexed))
     assert set(result.report.variants) == {"fused_concat"}
+
+
+def test_the_lex_stack_reuses_the_plain_stacks_audio_fold_models(toy_store):
+    """The audio models of ``fused_stacked+lex``'s folds would be trained exactly as ``fused_stacked``'s
+    (the lexical channel is in the text branch): they are trained once, and both stacks hold them."""
+    store, data = toy_store
+    seen: list[str] = []
+    result = train_classifier(data, store, quick_config(variants=("fused_stacked", "fused_stacked+lex"),
+                                                        max_epochs=2, stack_folds=2, lexical_buckets=512),
+                              hook=lambda name, *_: seen.append(name))
+    assert any(n.startswith("fused_stacked audio fold") for n in seen)
+    assert any(n.startswith("fused_stacked+lex text fold") for n in seen)
+    assert not any(n.startswith("fused_stacked+lex audio fold") for n in seen)
+    plain, lex = (result.models[v].branches for v in ("fused_stacked", "fused_stacked+lex"))
+    for a, b in zip(plain["audio"], lex["audio"]):
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(m.cfg.text.ngram_buckets == 512 for m in lex["text"])
