@@ -44,6 +44,7 @@ EDGE_WORD_DB = 15.0  # dB over the floor: a run this loud ...
 EDGE_WORD_MIN = 0.08  # s: ... for this long is a word, even where the VAD dropped it
 EDGE_ATTACH = 0.4  # s: such a word this close before or after a segment belongs to it
 EDGE_JOIN = 1.0  # s: VAD segments at most this far apart, joined by continuous sound, are one
+EDGE_SPLIT = BRIDGE_GAP  # s: a segment is cut where its channel is measured quiet this long
 EDGE_FLOOR_WINDOW = 5.0  # s: the noise floor for a segment's edges is measured this far around it
 
 
@@ -76,8 +77,11 @@ def channel_activity(probs: list[np.ndarray], energies: list[np.ndarray], params
 
     A frame is this channel's speech when its VAD probability is high and it is not explained by the
     other channel leaking in: either the other party is not speaking, or this channel is at least
-    ``MARGIN_DB`` louder than the leakage plus its own noise floor would make it. Probabilities of frames explained by
-    leakage are zeroed before the hysteresis, so leaked speech cannot start or extend a turn.
+    ``MARGIN_DB`` louder than the leakage plus its own noise floor would make it. The other party
+    speaks where its VAD says so or its channel is ``ACTIVE_ABOVE_FLOOR_DB`` over its floor (Silero is
+    slow to hear some voices' first words, while this channel's VAD hears their leak at once).
+    Probabilities of frames explained by leakage are zeroed before the hysteresis, so leaked speech
+    cannot start or extend a turn.
     """
     n = min(len(p) for p in probs)
     probs = [p[:n] for p in probs]
@@ -89,7 +93,8 @@ def channel_activity(probs: list[np.ndarray], energies: list[np.ndarray], params
         floor = float(np.percentile(energies[c], 10))  # the channel's own noise floor
         # what this channel would measure with the other party leaking in over its noise floor
         expected = 10.0 * np.log10(10 ** ((energies[o] + leak) / 10) + 10 ** (floor / 10))
-        other_active = probs[o] >= params.offset
+        other_floor = float(np.percentile(energies[o], 10))
+        other_active = (probs[o] >= params.offset) | (energies[o] > other_floor + ACTIVE_ABOVE_FLOOR_DB)
         explained_by_leak = other_active & (energies[c] < expected + MARGIN_DB)
         masks.append(hysteresis(np.where(explained_by_leak, 0.0, probs[c]), params))
     return masks
@@ -165,6 +170,8 @@ def refine_edges(spans: list[tuple[float, float]], sound: np.ndarray, duration: 
     ``EDGE_CLOSE`` s closed. Each segment takes the extent of the sound runs it overlaps, and of a
     word-like run (``EDGE_WORD_DB`` loud for ``EDGE_WORD_MIN`` s) within ``EDGE_ATTACH`` s before or
     after it. Segments no more than ``EDGE_JOIN`` s apart that one run of sound connects become one.
+    A segment is cut where its channel is measured quiet (no sound, not masked as leak) for
+    ``EDGE_SPLIT`` s: Silero's hang-over bridges such pauses, which the metrics count as silence.
     An edge moves at most ``EDGE_REACH`` s out of its segment (a run reaching further is a hum or other
     steady sound, not this turn). Segments with no sound over the floor keep their VAD edges.
     """
@@ -197,18 +204,29 @@ def refine_edges(spans: list[tuple[float, float]], sound: np.ndarray, duration: 
             groups.append([start, end])
         if hit.size:
             last_run = int(hit[-1])
+    known = ~np.isnan(sound)
+    split = int(round(EDGE_SPLIT / hop))
     out: list[tuple[float, float]] = []
     for start, end in groups:
         hit = touching(start, end)
+        pieces = [(start, end)]
         if hit.size:
             first, last = float(starts[hit[0]]), float(ends[hit[-1]])
             start = first if first >= start - reach else start
             end = last if last <= end + reach else end
-        start, end = max(0.0, start), min(duration, end)
-        if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], max(end, out[-1][1]))
-        else:
-            out.append((start, end))
+            pieces = []
+            for prev, h in zip(hit[:-1], hit[1:]):  # cut at measured pauses the VAD's hang-over bridged
+                quiet = slice(runs[prev][1], runs[h][0])
+                if quiet.stop - quiet.start >= split and known[quiet].all():
+                    pieces.append((start, float(ends[prev])))
+                    start = float(starts[h])
+            pieces.append((start, end))
+        for start, end in pieces:
+            start, end = max(0.0, start), min(duration, end)
+            if out and start <= out[-1][1]:
+                out[-1] = (out[-1][0], max(end, out[-1][1]))
+            else:
+                out.append((start, end))
     return out
 
 

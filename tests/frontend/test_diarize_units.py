@@ -167,6 +167,30 @@ def test_leakage_is_estimated_when_the_vad_is_unsure_of_a_loud_voice():
     assert masks[0][100:700].mean() < 0.05  # the leak is not channel 0's speech
 
 
+def test_leaked_first_words_of_a_voice_the_vad_is_slow_to_hear_are_not_this_channels_speech():
+    """Silero stayed under 0.35 for the first 0.3 s of some agent turns (seed 97531, call 15) while the
+    customer channel's VAD heard their leak at 0.9: 1.4 s of false customer talk and overtalk. Where
+    the other channel is loud, a level the leak explains is the leak, whatever that channel's VAD says."""
+    n = 1000
+    rng = np.random.default_rng(3)
+    speech1 = np.zeros(n, bool)
+    speech1[100:400] = speech1[600:900] = True
+    level1 = np.where(speech1, -12.0 + rng.normal(0, 3, n), -55.0)
+    own = 10 * np.log10(10 ** ((level1 - 28) / 10) + 10 ** (-55 / 10))  # channel 0 hears it 28 dB down
+    late = speech1.copy()
+    late[100:110] = late[600:610] = False  # channel 1's VAD wakes ~0.3 s into each turn
+    probs = [np.where(speech1, 0.9, 0.05), np.where(late, 0.9, 0.1)]
+    masks = channel_activity(probs, [own, level1], VadParams(), leaks=[-28.0, -60.0])
+    assert not masks[0].any()
+    assert masks[1][100:400].mean() > 0.9
+    # channel 0's own speech over channel 1's loud turn is still channel 0's (overtalk)
+    own_speech = own.copy()
+    own_speech[200:300] = -18.0
+    masks = channel_activity([np.where(speech1, 0.9, 0.05), probs[1]], [own_speech, level1], VadParams(),
+                             leaks=[-28.0, -60.0])
+    assert masks[0][205:295].all() and not masks[0][:190].any() and not masks[0][310:].any()
+
+
 def _fine(spans_db: list[tuple[float, float, float]], seconds: float = 6.0, floor: float = -55.0, seed: int = 2):
     """10 ms energies (dB): noise at ``floor`` +- 0.5 dB, with (start, end, level) sounds over it."""
     rng = np.random.default_rng(seed)
@@ -219,3 +243,20 @@ def test_the_noise_floor_is_measured_around_each_turn():
     sound = own_sound_db(own, _fine([], seconds=120.0, floor=-80.0), leak_db=-30.0)
     refined = refine_edges([(11.95, 20.1)], sound, duration=120.0)
     assert refined[0] == pytest.approx((12.0, 20.0), abs=0.02)
+
+
+def test_a_vad_segment_is_cut_where_its_channel_is_quiet_for_a_pause_the_metrics_count():
+    """Silero's hang-over carries a segment across a 0.5 s pause between two of a party's turns; the
+    metrics count such a pause as silence (``qc.conversation.MAX_PAUSE``), so the turn is cut there.
+    Shorter pauses, and quiet that is only the other party's leak, stay inside."""
+    own = _fine([(1.0, 2.0, -25.0), (2.6, 3.5, -25.0)])  # 0.6 s apart
+    refined = refine_edges([(0.95, 3.55)], own_sound_db(own, _fine([]), leak_db=-30.0), 6.0)
+    assert np.ravel(refined) == pytest.approx([1.0, 2.0, 2.6, 3.5], abs=0.02)
+    own = _fine([(1.0, 2.0, -25.0), (2.4, 3.5, -25.0)])  # 0.4 s apart: a pause inside the turn
+    refined = refine_edges([(0.95, 3.55)], own_sound_db(own, _fine([]), leak_db=-30.0), 6.0)
+    assert np.ravel(refined) == pytest.approx([1.0, 3.5], abs=0.02)
+    # the other party talks over the pause: this channel's level there is its leak, not a measured pause
+    own = _fine([(1.0, 2.0, -25.0), (2.0, 2.6, -15.0 - 30.0), (2.6, 3.5, -25.0)])
+    other = _fine([(2.0, 2.6, -15.0)])
+    refined = refine_edges([(0.95, 3.55)], own_sound_db(own, other, leak_db=-30.0), 6.0)
+    assert np.ravel(refined) == pytest.approx([1.0, 3.5], abs=0.02)
