@@ -6,7 +6,8 @@ and every turn's start and end error.
 Generates a stereo corpus (seed 2468 was the tuning seed of ``qc.diarize.channels.refine_edges``; the
 QA target tests use 97531), diarizes each call with the ``channels`` backend, gives each channel its
 true role and prints, for talk time per role, the longest silence and overtalk, how many calls come
-within 0.3 s of the truth (``qc.conversation`` on the generator's own turns), and the distribution of
+within 0.3 s of the truth (``qc.conversation`` on the generator's own turns, whose edges are where each
+voice stands above the line noise: ``qc.synth.render.audible_span``), and the distribution of
 turn-boundary errors (each truth turn against the nearest hypothesis edge on its channel).
 ``--show-turns S`` also lists, per call, the metric errors and every truth turn whose start or end is
 off by more than S seconds (with the hypothesis turns around it and the turn's text).

@@ -165,6 +165,33 @@ def test_background_noise_follows_the_snr():
     assert 20 * np.log10(floor_noisy / floor_quiet) == pytest.approx(25.0, abs=1.5)
 
 
+def test_truth_spans_are_where_the_voice_stands_above_the_line_noise():
+    """A sentence's last 40 dB fade under the noise of a 15 dB SNR call: its truth ends where its
+    voice sinks under the noise level, not where it would end on a clean line. The audio is the same
+    speech either way (only the noise differs)."""
+    import io
+
+    from qc.synth.render import NOMINAL_DBFS, envelope
+
+    clean_truth, clean_wav = make_call(8, 1, "stereo", 60.0)
+    noisy_truth, _ = make_call(8, 1, "stereo", 15.0)
+    voice, _ = sf.read(io.BytesIO(clean_wav), dtype="float64")  # noise 45 dB under the 15 dB call's
+    noise = 10 ** ((NOMINAL_DBFS - 15.0) / 20)
+    shorter, checked = 0, 0
+    for clean, noisy in zip(clean_truth.turns, noisy_truth.turns, strict=True):
+        assert clean.start <= noisy.start < noisy.end <= clean.end
+        shorter += noisy.end < clean.end - 0.02
+        if any(o.start < clean.end and clean.start < o.end for o in clean_truth.turns if o.speaker != clean.speaker):
+            continue  # the other party's leak would be in the measurement
+        env = envelope(voice[:, clean.channel])
+        a, b = round(noisy.end * RATE), round(clean.end * RATE)
+        assert env[a - 40:a].max() > noise  # audible up to the truth's end ...
+        if b - a > 40:
+            assert env[a + 20:b - 20].max() < noise * 1.1  # ... and not after it
+        checked += 1
+    assert checked >= 5 and shorter >= len(clean_truth.turns) // 2
+
+
 def test_bad_arguments_are_clear_errors(tmp_path: Path):
     with pytest.raises(ValueError, match="calls"):
         generate_corpus(tmp_path, calls=0, seed=1)

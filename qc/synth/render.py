@@ -1,8 +1,11 @@
 """The audio of one call: sentences synthesized, made telephone-like, placed on the call's timeline,
 mixed to stereo or mono with cross-talk and background noise.
 
-Every sentence is trimmed to its audible speech after the telephone band-pass, so turn boundaries in
-the truth are the real speech boundaries (to a few milliseconds). Levels are absolute: speech sits at
+Every sentence is trimmed to its audible speech after the telephone band-pass (within
+:data:`TRIM_DB` of its peak), and its span in the truth is where it is also above the call's line
+noise (:func:`audible_span`), so turn boundaries in the truth are the speech boundaries a listener
+hears (to a few milliseconds): on a 20 dB SNR call the last 40 dB of a fading "-th" lie under the
+noise and no listener (or detector) can place them. Levels are absolute: speech sits at
 :data:`NOMINAL_DBFS` (plus a small per-speaker offset and the style's loudness cue) and the noise floor
 at the nominal level minus the SNR, so a louder (angry, rude) voice is louder against the same floor.
 """
@@ -100,6 +103,18 @@ def trim(x: np.ndarray) -> np.ndarray:
     return x[loud[0]:loud[-1] + 1]
 
 
+def audible_span(x: np.ndarray, noise_rms: float) -> tuple[int, int]:
+    """Samples ``[a, b)`` of a trimmed sentence that stand above the line noise: from the first to the
+    last sample whose 5 ms envelope exceeds ``noise_rms`` (the noise's RMS: 0 dB local SNR, the
+    ideal binary mask's usual criterion). Where the noise is under the trim level, or the sentence
+    never rises above it, the whole sentence."""
+    env = envelope(x)
+    if noise_rms <= env.max() * 10 ** (-TRIM_DB / 20):
+        return 0, len(x)
+    loud = np.flatnonzero(env > noise_rms)
+    return (int(loud[0]), int(loud[-1]) + 1) if len(loud) else (0, len(x))
+
+
 def active_rms(x: np.ndarray) -> float:
     """RMS over the 10 ms frames within 30 dB of the loudest one (speech, not its pauses)."""
     env = envelope(x, RATE // 100)
@@ -135,10 +150,12 @@ def render_call(scenario: Scenario, script: tuple[ScriptTurn, ...]) -> RenderedC
     """Synthesize and mix ``script``; deterministic in (scenario, script)."""
     rng = call_rng(scenario.seed, scenario.index, 2)
     audio = _sentence_audio(scenario, script)
+    noise_rms = 10 ** ((NOMINAL_DBFS - scenario.snr_db) / 20)
     placed: list[PlacedTurn] = []
     pieces: list[tuple[str, int, np.ndarray]] = []  # (speaker, start sample, audio)
     ends = {"agent": 0.0, "customer": 0.0}
     t_end = float(rng.uniform(*LEAD_IN))  # end of all speech so far
+    extent = (t_end, t_end)  # the previous turn as placed (its trimmed sentences)
     for k, turn in enumerate(script):
         style = scenario.agent_style if turn.speaker == "agent" else scenario.customer_style
         parts, spans, offset = [], [], 0.0
@@ -146,16 +163,17 @@ def render_call(scenario: Scenario, script: tuple[ScriptTurn, ...]) -> RenderedC
             if j:
                 offset += max(0.08, float(rng.uniform(*SENTENCE_PAUSE)) * style.gap_scale)
             a = audio[(k, j)]
-            spans.append((offset, offset + len(a) / RATE))
+            heard = audible_span(a, noise_rms)
+            spans.append((offset + heard[0] / RATE, offset + heard[1] / RATE))
             parts.append((offset, a))
             offset += len(a) / RATE
         length = offset
         if k == 0:
             start = t_end
         elif turn.gap < 0 and placed:
-            prev = placed[-1]
-            overlap = min(-turn.gap, 0.6 * (prev.end - prev.start), 0.6 * length)
-            start = prev.end - overlap if overlap >= MIN_OVERLAP else t_end + 0.2
+            prev_start, prev_end = extent
+            overlap = min(-turn.gap, 0.6 * (prev_end - prev_start), 0.6 * length)
+            start = prev_end - overlap if overlap >= MIN_OVERLAP else t_end + 0.2
         else:
             start = t_end + turn.gap
         start = max(start, turn.min_start, ends[turn.speaker] + 0.15)
@@ -163,7 +181,9 @@ def render_call(scenario: Scenario, script: tuple[ScriptTurn, ...]) -> RenderedC
         for off, a in parts:
             pieces.append((turn.speaker, round((start + off) * RATE), a))
         end = start + length
-        placed.append(PlacedTurn(k, turn.speaker, start, end,
+        extent = (start, end)
+        # the truth's spans are the audible ones; the timeline goes on from the trimmed sentences'
+        placed.append(PlacedTurn(k, turn.speaker, start + spans[0][0], start + spans[-1][1],
                                  tuple((start + a, start + b) for a, b in spans)))
         ends[turn.speaker] = end
         t_end = max(t_end, end)
@@ -172,7 +192,6 @@ def render_call(scenario: Scenario, script: tuple[ScriptTurn, ...]) -> RenderedC
     tracks = {"agent": np.zeros(n), "customer": np.zeros(n)}
     for speaker, at, a in pieces:
         tracks[speaker][at:at + len(a)] += a
-    noise_rms = 10 ** ((NOMINAL_DBFS - scenario.snr_db) / 20)
     slope = float(rng.uniform(0.8, 1.6))
     if scenario.layout == "stereo":
         leak = 10 ** (scenario.leakage_db / 20)

@@ -2,7 +2,9 @@
 their times, written as ``transcripts/<call_id>.json`` and ``rttm/<call_id>.rttm``.
 
 Times are seconds from the call start, rounded to milliseconds. Turn spans are the audible speech of
-the turn's first and last sentence; a pause between sentences of one turn stays inside the turn.
+the turn's first and last sentence (within 40 dB of the sentence's peak and above the call's line
+noise: :func:`qc.synth.render.audible_span`); a pause between sentences of one turn stays inside the
+turn.
 """
 
 from __future__ import annotations

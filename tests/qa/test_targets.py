@@ -7,6 +7,11 @@ Targets (issue "QA features"):
 - PII: every spoken card and phone number redacted (recall 1.0), precision >= 0.95, and no energy
   left in the redacted audio spans;
 - talk time, longest silence and overtalk within 0.3 s of the truth.
+
+The truth's turn edges are where each voice stands above the call's line noise
+(:func:`qc.synth.render.audible_span`); before, they were 40 dB under the sentence's peak, up to 25 dB
+under the noise on a 20 dB SNR call, and talk time missed by the sum of those inaudible tails (up
+to 1 s a call on this seed).
 """
 
 from __future__ import annotations
@@ -127,20 +132,10 @@ def test_metric_definitions_agree_with_the_generators_own(qa_calls):
             assert m[f"interruptions_{role}"] == sum(o["interrupter"] == role for o in t["overlaps"]), call.call_id
 
 
-# Known gap, not in qc.conversation (whose definitions reproduce the truth exactly, test above): talk
-# time sums every turn's boundary errors. The stereo diarizer now places turn edges from each channel's
-# own sound in 10 ms frames (qc.diarize.channels.refine_edges): on this seed talk time came within
-# 0.3 s on 17/24 (agent) and 19/24 (customer) calls instead of 8 and 11, overtalk on 23/24 instead of
-# 21, the longest silence on 24/24. What is left: sentence tails that fade under the line noise (the
-# generator's truth ends a sentence 40 dB below its peak, under the noise on low-SNR calls), a VAD that
-# misses a turn's first words, and pauses within a turn that the truth counts as talk. Strict=False: a
-# metric whose calls all come within 0.3 s shows as XPASS.
 METRICS = ["talk_time_agent", "talk_time_customer", "silence_longest", "overtalk_time"]
-MET = {"silence_longest"}
 
 
-@pytest.mark.parametrize("metric", [m if m in MET else pytest.param(m, marks=pytest.mark.xfail(
-    reason="turn-boundary errors summed over a call's turns, see comment", strict=False)) for m in METRICS])
+@pytest.mark.parametrize("metric", METRICS)
 def test_metrics_match_the_truth(qa_calls, qa_report, metric):
     errors = {call.call_id: getattr(call.result.metrics, metric) - truth_metrics(call.truth)[metric]
               for call in qa_calls}
