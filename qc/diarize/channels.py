@@ -49,6 +49,7 @@ EDGE_WORD_MIN = 0.08  # s: ... for this long is a word, even where the VAD dropp
 EDGE_ATTACH = 0.4  # s: such a word this close before or after a segment belongs to it
 EDGE_JOIN = 1.0  # s: VAD segments at most this far apart, joined by continuous sound, are one
 EDGE_SPLIT = BRIDGE_GAP  # s: a segment is cut where its channel is measured quiet this long
+EDGE_GHOST = 0.5  # s: a shorter VAD segment without any sound over the floor is not speech
 EDGE_FLOOR_WINDOW = 5.0  # s: the noise floor for a segment's edges is measured this far around it
 
 
@@ -177,7 +178,9 @@ def refine_edges(spans: list[tuple[float, float]], sound: np.ndarray, duration: 
     A segment is cut where its channel is measured quiet (no sound, not masked as leak) for
     ``EDGE_SPLIT`` s: Silero's hang-over bridges such pauses, which the metrics count as silence.
     An edge moves at most ``EDGE_REACH`` s out of its segment (a run reaching further is a hum or other
-    steady sound, not this turn). Segments with no sound over the floor keep their VAD edges.
+    steady sound, not this turn). Segments with no sound over the floor keep their VAD edges, unless
+    they are shorter than ``EDGE_GHOST`` s: those are dropped (Silero's state carries the other
+    party's leaked speech a few frames on, into a pause of theirs).
     """
     hop, reach, n = EDGE_HOP, EDGE_REACH, len(sound)
     if not spans or n == 0:
@@ -202,6 +205,8 @@ def refine_edges(spans: list[tuple[float, float]], sound: np.ndarray, duration: 
     last_run = -1
     for start, end in spans:
         hit = touching(start, end)
+        if not hit.size and end - start < EDGE_GHOST:
+            continue
         if groups and hit.size and hit[0] <= last_run and start - groups[-1][1] <= EDGE_JOIN:
             groups[-1][1] = end
         else:

@@ -260,3 +260,13 @@ def test_a_vad_segment_is_cut_where_its_channel_is_quiet_for_a_pause_the_metrics
     other = _fine([(2.0, 2.6, -15.0)])
     refined = refine_edges([(0.95, 3.55)], own_sound_db(own, other, leak_db=-30.0), 6.0)
     assert np.ravel(refined) == pytest.approx([1.0, 3.5], abs=0.02)
+
+
+def test_a_short_vad_segment_without_any_sound_over_the_floor_is_dropped():
+    """Silero's state carried the other party's leaked words 0.3 s into their pause (seed 424242, calls
+    12 and 13: false customer talk and overtalk); nothing over this channel's floor is not speech."""
+    quiet = _fine([(1.0, 1.3, -60.0)])  # 1.2 dB over the noise
+    assert refine_edges([(0.98, 1.30)], own_sound_db(quiet, _fine([]), leak_db=-30.0), 6.0) == []
+    own = _fine([(3.0, 4.0, -25.0)])
+    refined = refine_edges([(0.98, 1.30), (2.95, 4.05)], own_sound_db(own, _fine([]), leak_db=-30.0), 6.0)
+    assert np.ravel(refined) == pytest.approx([3.0, 4.0], abs=0.02)
