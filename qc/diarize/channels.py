@@ -39,6 +39,7 @@ MARGIN_DB = 10.0
 BRIDGE_GAP = 0.5
 DEFAULT_LEAK_DB = -60.0  # when nothing can be estimated: assume clean channels
 ACTIVE_ABOVE_FLOOR_DB = 15.0  # the other party speaks where its channel is this far above its floor
+LOUD_LEAN = 0.15  # where its channel is loud, a VAD probability this high is speech
 EDGE_HOP = 0.01  # s: resolution of turn edges
 EDGE_ABOVE_FLOOR_DB = 3.0  # a fine frame is sound where it is this far above the channel's floor
 EDGE_CLOSE = 0.2  # s: shorter quiet stretches inside sound are closed
@@ -86,7 +87,10 @@ def channel_activity(probs: list[np.ndarray], energies: list[np.ndarray], params
     speaks where its VAD says so or its channel is ``ACTIVE_ABOVE_FLOOR_DB`` over its floor (Silero is
     slow to hear some voices' first words, while this channel's VAD hears their leak at once).
     Probabilities of frames explained by leakage are zeroed before the hysteresis, so leaked speech
-    cannot start or extend a turn.
+    cannot start or extend a turn. Where the channel is ``ACTIVE_ABOVE_FLOOR_DB`` over its floor
+    (and not explained by leakage), a probability of ``LOUD_LEAN`` is speech: Silero hovers at 0.2-0.6
+    on some loud voices (flite's awb) and missed whole phrases of them, while it gives a steady hum
+    nothing.
     """
     n = min(len(p) for p in probs)
     probs = [p[:n] for p in probs]
@@ -101,7 +105,10 @@ def channel_activity(probs: list[np.ndarray], energies: list[np.ndarray], params
         other_floor = float(np.percentile(energies[o], 10))
         other_active = (probs[o] >= params.offset) | (energies[o] > other_floor + ACTIVE_ABOVE_FLOOR_DB)
         explained_by_leak = other_active & (energies[c] < expected + MARGIN_DB)
-        masks.append(hysteresis(np.where(explained_by_leak, 0.0, probs[c]), params))
+        p = np.where(explained_by_leak, 0.0, probs[c])
+        loud = (energies[c] > floor + ACTIVE_ABOVE_FLOOR_DB) & ~explained_by_leak
+        p = np.where(loud & (p >= LOUD_LEAN), np.maximum(p, params.onset), p)
+        masks.append(hysteresis(p, params))
     return masks
 
 
