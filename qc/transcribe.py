@@ -12,7 +12,11 @@ calls a word goes to the speaker whose turn covers most of it, and words spoken 
 overlap are flagged ``overlap``.
 
 Always ``condition_on_previous_text=False``: conditioning on earlier text can make Whisper drop or
-repeat long stretches of a call.
+repeat long stretches of a call. Always temperature 0 (beam search, no sampling fallback): the same
+audio gives the same words. Whisper's fallback samples with CTranslate2's random generators, one per
+worker thread, seeded once per process: one call's transcript came out 218 words in one process and
+224 in the next, and changed with the calls decoded before it in the same process (its phone number
+read as "819 -", as nothing, or as "7978"), so a rerun of a night stored other words and other scores.
 """
 
 from __future__ import annotations
@@ -38,9 +42,13 @@ SPLIT_SEARCH = 5.0  # a region longer than a chunk is cut at its quietest point 
 NO_SPEECH_PROB = 0.6  # Whisper's own thresholds for "this segment was not speech"
 LOGPROB_THRESHOLD = -1.0
 COMPRESSION_RATIO = 2.4  # above this gzip ratio, Whisper's text is a repetition loop
+# a window decoded into a repetition loop or improbable text is decoded again with these (deterministic,
+# unlike Whisper's sampling fallback): on one call, a "My name is Mary Hill" loop over a card and a
+# phone number became both numbers, read right
+RETRIES = ({"repetition_penalty": 1.1}, {"no_repeat_ngram_size": 4})
 UNHEARD_TAIL = 4.0  # a batched window with this long a stretch where no word starts skipped speech (s)
 # Batches of at least this many windows go through the batched pipeline; a lone window is decoded the
-# sequential way (timestamp tokens, temperature fallback, seeking on inside the window). 1 was tried:
+# sequential way (timestamp tokens, seeking on inside the window). 1 was tried:
 # the stereo transcription stage ran 1.10x faster (python -m bench.batch_lone_windows), but a lone
 # window decoded batched (greedy, no timestamps) can stop early and drop the rest of its speech: half
 # the words of the 3-hour call and WER 0.31 on the 6-channel clip in tests/test_hostile_input.py.
@@ -211,9 +219,9 @@ def _recognise(model, audio: np.ndarray, clips: list[tuple[float, float]], cfg: 
     at one temperature); a chunk whose text looks like a decoding failure there (repetitive: gzip
     compression ratio above ``COMPRESSION_RATIO``, or improbable: mean log-probability below
     ``LOGPROB_THRESHOLD``), or that has ``UNHEARD_TAIL`` seconds of audio where no word starts
-    (:func:`_unheard`: skipped words, or an early end of text), is decoded again alone, with Whisper's
-    temperature fallback. Otherwise one
-    chunk at a time. Either way every chunk is a single 30 s window.
+    (:func:`_unheard`: skipped words, or an early end of text), is decoded again alone, by beam search
+    with timestamp tokens. Otherwise one chunk at a time. Either way every chunk is a single 30 s
+    window, and decoding is deterministic (temperature 0: see the module docstring).
     """
     batch_size = cfg.asr_batch_size
     if batch_size > 1 and len(clips) >= BATCH_MIN_CLIPS:
@@ -255,15 +263,26 @@ def _failed(seg) -> bool:
 
 def _options(cfg: Settings) -> dict:
     return dict(language=cfg.asr_language, beam_size=cfg.asr_beam_size, word_timestamps=True,
-                condition_on_previous_text=False, vad_filter=False)
+                condition_on_previous_text=False, vad_filter=False, temperature=0.0)
 
 
 def _one_window(model, audio: np.ndarray, clip: tuple[float, float], cfg: Settings):
+    """One window decoded alone; where Whisper's text looks like a decoding failure (:func:`_failed`),
+    decoded again with each of ``RETRIES`` in turn until one is not, keeping the try with the fewest
+    failed segments (then the most probable)."""
     a, b = clip
     rate = 16000
-    segments, _ = model.transcribe(audio[int(round(a * rate)):int(round(b * rate))], without_timestamps=False,
-                                   **_options(cfg))
-    for seg in segments:
+    window = audio[int(round(a * rate)):int(round(b * rate))]
+    best: tuple[tuple[int, float], list] | None = None
+    for extra in ({}, *RETRIES):
+        segments = list(model.transcribe(window, without_timestamps=False, **_options(cfg), **extra)[0])
+        failed = sum(_failed(seg) for seg in segments)
+        key = (failed, -float(np.mean([seg.avg_logprob for seg in segments])) if segments else 0.0)
+        if best is None or key < best[0]:
+            best = (key, segments)
+        if not failed:
+            break
+    for seg in best[1]:
         yield _Segment(words=tuple(_TimedWord(w.start + a, w.end + a, w.word, w.probability)
                                    for w in (seg.words or ())),
                        no_speech_prob=seg.no_speech_prob, avg_logprob=seg.avg_logprob)

@@ -86,6 +86,7 @@ def test_settings_reach_whisper():
     assert kwargs["condition_on_previous_text"] is False
     assert kwargs["word_timestamps"] is True
     assert kwargs["vad_filter"] is False  # our own VAD already chose the audio
+    assert kwargs["temperature"] == 0.0  # no sampling: the same audio, the same words
     assert seconds < 4.0  # only the turn (plus padding), not the 10 s call
 
 
@@ -226,3 +227,40 @@ def test_a_batched_window_with_speech_where_no_word_starts_is_decoded_again():
     assert _unheard(clip, [gap]) > UNHEARD_TAIL  # inside
     assert _unheard(clip, [seg(*[(t, t + 0.4) for t in np.arange(0.3, 20.0, 0.6)])]) > UNHEARD_TAIL  # tail
     assert _unheard(clip, [seg()]) == 28.0
+
+
+@dataclass
+class LoopingWhisper(FakeWhisper):
+    """Decodes into a repetition loop unless the call's options include one of ``cures``."""
+
+    cures: tuple = ("no_repeat_ngram_size",)
+
+    def transcribe(self, audio, **kwargs):
+        self.calls.append((len(audio) / RATE, kwargs))
+        cured = any(k in kwargs for k in self.cures)
+        word = " right" if cured else " loop"
+        words = [FakeWord(k + 0.1, k + 0.6, word) for k in range(int(len(audio) / RATE))]
+        return iter([FakeSegment(words, compression_ratio=1.5 if cured else 3.0,
+                                 avg_logprob=-0.3 if cured else -0.1)]), None
+
+
+def test_a_window_decoded_into_a_loop_is_decoded_again_deterministically():
+    """Whisper's own fallback samples (another transcript in every process); ours decodes again with
+    RETRIES, in order, and keeps the first try that is not a failure."""
+    from qc.transcribe import RETRIES
+
+    turns = [Turn("c", 1.0, 6.0, 0, "SPEAKER_00")]
+    model = LoopingWhisper()
+    words = transcribe(recording(1, 10), turns, ONE_AT_A_TIME, model)
+    assert [{k: v for k, v in kw.items() if k in ("repetition_penalty", "no_repeat_ngram_size")}
+            for _, kw in model.calls] == [{}, *RETRIES]
+    assert {w.text for w in words} == {"right"}
+    assert all(kw["temperature"] == 0.0 for _, kw in model.calls)
+    # the first retry cures it: no further tries
+    model = LoopingWhisper(cures=("repetition_penalty",))
+    assert {w.text for w in transcribe(recording(1, 10), turns, ONE_AT_A_TIME, model)} == {"right"}
+    assert len(model.calls) == 2
+    # nothing cures it: every try is made and the loop (the only text there is) is kept
+    model = LoopingWhisper(cures=("nothing",))
+    assert {w.text for w in transcribe(recording(1, 10), turns, ONE_AT_A_TIME, model)} == {"loop"}
+    assert len(model.calls) == 1 + len(RETRIES)

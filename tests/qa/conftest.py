@@ -63,9 +63,10 @@ def call_words() -> list[Word]:
 
 # --- the slow target tests: one synthetic corpus through the real pipeline per session -------------
 
-# Never used while tuning the rules, PII recognizers or metrics (tuning used seeds 11, 12, 13 and
-# 2468, the first target seed, whose failures were diagnosed).
-TARGET_SEED = 97531
+# Never used while tuning the rules or PII recognizers (tuning used seeds 11, 12, 13 and 2468, the
+# first target seed, whose failures were diagnosed); its stereo turn-edge misses were diagnosed too
+# (bench.turn_edges). QC_TEST_QA_SEED runs the same targets on another seed, as a held-out check.
+TARGET_SEED = int(os.environ.get("QC_TEST_QA_SEED", "97531"))
 TARGET_CALLS = int(os.environ.get("QC_TEST_QA_CALLS", "24"))
 NUMBER_PLACEHOLDERS = ("[CARD_NUMBER]", "[PHONE_NUMBER]", "[NUMBER]")
 
