@@ -24,11 +24,12 @@ import numpy as np
 
 from qc.audio import Recording, load_recording
 from qc.config import Settings
+from qc.features import TurnFeatures
 from qc.prosody import N_PROSODY, role_prosody
 from qc.records import ROLES, CallMeta, CallResult
 from qc.spectrogram import SpectrogramConfig, role_images
 
-FEATURES_VERSION = 2  # 2: prosody (version 1 files still load, their prosody unmeasured)
+FEATURES_VERSION = 3  # 2: prosody; 3: per-turn speech features (older files load without them)
 log = logging.getLogger("callqc.models")
 
 
@@ -37,7 +38,8 @@ class CallFeatures:
     """One call as the classifier sees it. ``images``: (2, crops, n_mels, width) float16 in [0, 1],
     roles in :data:`qc.records.ROLES` order; ``present``: which roles spoke; ``turn_roles``: index into
     ROLES per turn (-1: unknown role); ``turn_texts``: each turn's words; ``prosody``: (2,
-    :data:`qc.prosody.N_PROSODY`) float32, NaN where unmeasured."""
+    :data:`qc.prosody.N_PROSODY`) float32, NaN where unmeasured; ``speech``: every turn's speech
+    features (:mod:`qc.features`), None in features stored before they were computed."""
 
     call_id: str
     images: np.ndarray
@@ -45,6 +47,7 @@ class CallFeatures:
     turn_roles: np.ndarray
     turn_texts: tuple[str, ...]
     prosody: np.ndarray
+    speech: TurnFeatures | None = None
 
 
 def call_features(result: CallResult, rec: Recording, spec: SpectrogramConfig | None = None) -> CallFeatures:
@@ -64,6 +67,7 @@ def call_features(result: CallResult, rec: Recording, spec: SpectrogramConfig | 
         turn_roles=np.array([role_index.get(t.role, -1) for t in turns], np.int8),
         turn_texts=tuple(t.text.strip() for t in turns),
         prosody=role_prosody(read, result.turns, result.words, rec.sample_rate),
+        speech=result.speech,
     )
 
 
@@ -124,9 +128,11 @@ class FeatureStore:
 
     def save(self, f: CallFeatures) -> None:
         """Write (or replace) one call's features atomically."""
+        speech = {} if f.speech is None else {
+            f"speech_{k}": getattr(f.speech, k) for k in ("spans", "roles", "whisper", "egemaps", "mfcc")}
         _atomic_savez(self._path(f.call_id), version=np.array(FEATURES_VERSION), images=f.images,
                       present=f.present, turn_roles=f.turn_roles,
-                      turn_texts=np.array(f.turn_texts, dtype=np.str_), prosody=f.prosody)
+                      turn_texts=np.array(f.turn_texts, dtype=np.str_), prosody=f.prosody, **speech)
 
     def has(self, call_id: str) -> bool:
         return self._path(call_id).exists()
@@ -138,15 +144,35 @@ class FeatureStore:
             raise KeyError(f"no stored features for call {call_id!r}")
         with np.load(path, allow_pickle=False) as z:
             version = int(z["version"])
-            if version not in (1, FEATURES_VERSION):
+            if version not in (1, 2, FEATURES_VERSION):
                 raise KeyError(f"features of {call_id!r} have version {version}, need {FEATURES_VERSION}")
             if version == 1:  # stored before prosody: read as unmeasured (the models fill in the median)
                 _warn_old_features(self.root)
                 prosody = np.full((len(ROLES), N_PROSODY), np.nan, np.float32)
             else:
                 prosody = z["prosody"]
+            speech = None
+            if "speech_spans" in z.files:
+                speech = TurnFeatures(*(z[f"speech_{k}"] for k in ("spans", "roles", "whisper", "egemaps", "mfcc")))
             return CallFeatures(call_id, z["images"], z["present"], z["turn_roles"],
-                                tuple(str(t) for t in z["turn_texts"]), prosody)
+                                tuple(str(t) for t in z["turn_texts"]), prosody, speech)
+
+    def stat(self, call_id: str) -> int:
+        """The stored file's modification time (ns): changes when the call's features are stored again;
+        ``KeyError`` when it has none."""
+        try:
+            return self._path(call_id).stat().st_mtime_ns
+        except FileNotFoundError:
+            raise KeyError(f"no stored features for call {call_id!r}") from None
+
+    def has_speech(self, call_id: str) -> bool:
+        """Whether the call's stored features hold its per-turn speech features (features stored
+        before they existed, or with ``speech_features`` off, do not: ``callqc run --reprocess``)."""
+        path = self._path(call_id)
+        if not path.exists():
+            return False
+        with np.load(path, allow_pickle=False) as z:
+            return "speech_spans" in z.files
 
     def available(self, call_ids: Iterable[str]) -> list[str]:
         return [c for c in call_ids if self.has(c)]

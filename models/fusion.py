@@ -78,6 +78,8 @@ class FusionInputs:
     image: torch.Tensor | None  # scratch: (b, 2, crops, mels, width); pretrained: (b, 2, 1280)
     present: torch.Tensor | None  # (b, 2) roles that spoke
     prosody: torch.Tensor | None = None  # (b, 2, N_PROSODY), NaN where unmeasured (qc.prosody)
+    speech: torch.Tensor | None = None  # (b, 2, speech_dim), NaN where unmeasured (models.data.role_speech)
+    agent: torch.Tensor | None = None  # (b, 3, speech_dim): the agent's baseline (models.data.agent_stats)
 
 
 @dataclass
@@ -125,7 +127,7 @@ class FusionClassifier(nn.Module):
         if self.text is not None:
             parts.append(self.text(x.text))
         if self.image is not None:
-            parts.append(self.image(x.image, x.present, x.prosody))
+            parts.append(self.image(x.image, x.present, x.prosody, x.speech, x.agent))
         aux: dict[str, dict[str, torch.Tensor]] = {}
         if self.latent is not None:
             return FusionOutput(self.latent(*parts))

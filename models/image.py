@@ -41,6 +41,15 @@ class ImageConfig:
     effnet_crops: int = 3  # images per role through the ImageNet CNN (spread over the call); its cost on CPU
     prosody: bool = True  # also each role's prosody over the call (qc.prosody: level, pitch, tempo, timing)
     image_dropout: float = 0.3  # with prosody, training only: share of calls whose image features are dropped
+    # each role's speech features (models.data.role_speech: Whisper encoder state statistics and eGeMAPS);
+    # 0: not read. Set from the stored features when a model is trained (models.train)
+    speech_dim: int = 0
+    images: bool = True  # the spectrogram images' features (False: prosody and speech features only)
+    speech_dropout: float = 0.5  # training only: input dropout on the standardised speech features
+    # the agent's speech features relative to that agent's own baseline (their stored calls' mean and
+    # spread, shrunk towards all agents' by ``agent_prior`` calls' worth): what is unusual for this voice
+    per_agent: bool = True
+    agent_prior: float = 5.0
 
     @property
     def pretrained(self) -> bool:
@@ -116,6 +125,18 @@ class ScratchCNN(nn.Module):
         return torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
 
 
+def robust_norm(values: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per role and measure of ``values`` (calls, roles, measures; NaN where unmeasured): the median
+    and the standard deviation of the measured values (0 and 1 for a measure never measured)."""
+    x = values.astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a measure never measured: 0 and 1
+        center, scale = np.nanmedian(x, axis=0), np.nanstd(x, axis=0)
+    center = np.nan_to_num(center, nan=0.0)
+    scale = np.where(np.isfinite(scale) & (scale > 1e-6), scale, 1.0)
+    return torch.from_numpy(center).float(), torch.from_numpy(scale).float()
+
+
 class ImageBranch(nn.Module):
     """A batch of calls' images (scratch) or cached EfficientNet features -> (batch, out_dim).
 
@@ -134,7 +155,18 @@ class ImageBranch(nn.Module):
         # per-feature standardisation across calls (not LayerNorm: normalising each call's own vector
         # would subtract exactly the overall level shift that says a speaker is louder than usual)
         self.proj = nn.Sequential(nn.BatchNorm1d(N_ROLES * dim), nn.Dropout(0.1),
-                                  nn.Linear(N_ROLES * dim, cfg.out_dim))
+                                  nn.Linear(N_ROLES * dim, cfg.out_dim)) if cfg.images else None
+        if not (cfg.images or cfg.prosody or cfg.speech_dim):
+            raise ValueError("the audio branch reads nothing: images, prosody and speech features are all off")
+        if cfg.speech_dim:
+            # its own path, standardised with the training calls' statistics like the prosody; strong
+            # input dropout: a thousand correlated measures against a few hundred labelled calls
+            self.speech_proj = nn.Sequential(nn.Dropout(cfg.speech_dropout),
+                                             nn.Linear(N_ROLES * cfg.speech_dim, cfg.out_dim))
+            self.register_buffer("speech_center", torch.zeros(N_ROLES, cfg.speech_dim))
+            self.register_buffer("speech_scale", torch.ones(N_ROLES, cfg.speech_dim))
+        else:
+            self.speech_proj = None
         if cfg.prosody:
             # its own path: a dozen measures beside thousands of image features would be drowned there;
             # standardised with the training calls' statistics, fixed (not batch norm's running ones,
@@ -150,17 +182,59 @@ class ImageBranch(nn.Module):
         """Per role and measure, the median and spread (standard deviation) of the measured values of
         ``prosody`` (training calls, 2, N_PROSODY): inputs are standardised with them, and an
         unmeasured value stands in as the median (0 after standardising)."""
-        x = prosody.astype(np.float64)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a measure never measured: 0 and 1
-            center, scale = np.nanmedian(x, axis=0), np.nanstd(x, axis=0)
-        center = np.nan_to_num(center, nan=0.0)
-        scale = np.where(np.isfinite(scale) & (scale > 1e-6), scale, 1.0)
-        self.prosody_center.copy_(torch.from_numpy(center).float())
-        self.prosody_scale.copy_(torch.from_numpy(scale).float())
+        center, scale = robust_norm(prosody)
+        self.prosody_center.copy_(center)
+        self.prosody_scale.copy_(scale)
 
-    def forward(self, x: torch.Tensor, present: torch.Tensor, prosody: torch.Tensor | None = None
-                ) -> torch.Tensor:
+    def fit_speech_norm(self, speech: np.ndarray) -> None:
+        """As :meth:`fit_prosody_norm`, for the speech features (training calls, 2, speech_dim)."""
+        center, scale = robust_norm(speech)
+        self.speech_center.copy_(center)
+        self.speech_scale.copy_(scale)
+
+    def agent_relative(self, speech: torch.Tensor, agent: torch.Tensor | None) -> torch.Tensor:
+        """``speech`` standardised per role, the agent role against its agent's baseline ``agent``
+        (count, mean, variance; shrunk towards the training calls' centre and spread by
+        ``agent_prior`` calls), the customer role against the training calls'."""
+        center = self.speech_center.expand(speech.shape[0], -1, -1)
+        scale = self.speech_scale.expand(speech.shape[0], -1, -1)
+        if self.cfg.per_agent and agent is not None:
+            n, mean, var = agent[:, 0], torch.nan_to_num(agent[:, 1]), torch.nan_to_num(agent[:, 2])
+            k = self.cfg.agent_prior
+            c0 = (n * mean + k * center[:, 0]) / (n + k)
+            s0 = torch.sqrt((n * var + k * scale[:, 0] ** 2) / (n + k)).clamp_min(1e-6)
+            center = torch.stack([c0, center[:, 1]], 1)
+            scale = torch.stack([s0, scale[:, 1]], 1)
+        return (speech.float() - center) / scale
+
+    def forward(self, x: torch.Tensor | None, present: torch.Tensor, prosody: torch.Tensor | None = None,
+                speech: torch.Tensor | None = None, agent: torch.Tensor | None = None) -> torch.Tensor:
+        spoke = present.float().unsqueeze(-1)
+        h = self.image_features(x, spoke) if self.proj is not None else None
+        if h is not None and self.prosody_proj is None and self.speech_proj is None:
+            return self.act(h)
+        if h is not None and self.training and self.cfg.image_dropout > 0:
+            # now and then the measures alone must carry the call
+            h = h * (torch.rand(h.shape[0], 1) >= self.cfg.image_dropout).float()
+        h = h if h is not None else torch.zeros(present.shape[0], self.cfg.out_dim)
+        for proj, values, what in ((self.prosody_proj, prosody, "prosody"),
+                                   (self.speech_proj, speech, "speech features")):
+            if proj is None:
+                continue
+            if values is None:
+                raise ValueError(f"this audio branch reads {what}: the inputs have none")
+            if proj is self.speech_proj:
+                v = self.agent_relative(values, agent)
+            else:
+                v = (values.float() - self.prosody_center) / self.prosody_scale
+            v = torch.nan_to_num(v, nan=0.0).clamp(-5.0, 5.0) * spoke  # a wild measurement cannot swamp the call
+            h = h + proj(v.flatten(1))
+        return self.act(h)
+
+    def image_features(self, x: torch.Tensor | None, spoke: torch.Tensor) -> torch.Tensor:
+        """The images' part of the branch output, before the activation."""
+        if x is None:
+            raise ValueError("this audio branch reads images: the inputs have none")
         if self.cnn is None:
             per_role = x.float()
         else:
@@ -172,14 +246,4 @@ class ImageBranch(nn.Module):
             per_role = self.cnn(images.float().reshape(b * r * c, 1, m, w)).reshape(b, r, c, -1).mean(2)
             if self.cfg.band_stats:
                 per_role = torch.cat([per_role, band_stats(x)], -1)
-        spoke = present.float().unsqueeze(-1)
-        h = self.proj((per_role * spoke).flatten(1))
-        if self.prosody_proj is None:
-            return self.act(h)
-        if prosody is None:
-            raise ValueError("this image branch reads prosody: the inputs have none")
-        if self.training and self.cfg.image_dropout > 0:  # now and then the prosody alone must carry the call
-            h = h * (torch.rand(h.shape[0], 1) >= self.cfg.image_dropout).float()
-        p = torch.nan_to_num((prosody.float() - self.prosody_center) / self.prosody_scale, nan=0.0)
-        p = p.clamp(-5.0, 5.0) * spoke  # a wild measurement cannot swamp the call
-        return self.act(h + self.prosody_proj(p.flatten(1)))
+        return self.proj((per_role * spoke).flatten(1))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,12 +112,13 @@ class Comparison:
 
 
 def evaluate_on(loaded: LoadedModel, store: FeatureStore, rows: list[tuple[str, str, str]],
-                call_ids: list[str], labels: tuple[str, ...]) -> float:
-    """Mean macro-F1 of ``loaded`` over ``labels`` on ``call_ids`` (against ``rows``)."""
+                call_ids: list[str], labels: tuple[str, ...], agents: Mapping[str, str] | None = None) -> float:
+    """Mean macro-F1 of ``loaded`` over ``labels`` on ``call_ids`` (against ``rows``); ``agents``: as
+    for :func:`models.data.prepare`."""
     from models.data import prepare
     from models.train import predict
 
-    prep = prepare(store, call_ids, loaded.config)
+    prep = prepare(store, call_ids, loaded.config, agents=agents)
     probs = predict(loaded.model, prep)
     schema = LabelSchema(tuple((lab, loaded.schema.values(lab)) for lab in labels))
     targets = schema.encode(call_ids, rows)
@@ -127,10 +129,13 @@ def evaluate_on(loaded: LoadedModel, store: FeatureStore, rows: list[tuple[str, 
 def compare_with_promoted(wh: Warehouse, store: FeatureStore, candidate: LoadedModel,
                           rows: list[tuple[str, str, str]], min_gain: float = 0.0) -> Comparison:
     """Score the candidate and the promoted version on the candidate's test split, same labels."""
+    from models.score import agents_of
+
     test = [c for c in candidate.meta["split"]["test"] if store.has(c)]
+    agents = agents_of(wh)
     current = wh.promoted_version()
     if current is None:
-        f1 = evaluate_on(candidate, store, rows, test, candidate.schema.names)
+        f1 = evaluate_on(candidate, store, rows, test, candidate.schema.names, agents)
         return Comparison(candidate.version, None, len(test), candidate.schema.names, f1, None, True,
                           "no version is promoted yet")
     old = load_artifact(Path(current.artifact_uri))
@@ -139,8 +144,8 @@ def compare_with_promoted(wh: Warehouse, store: FeatureStore, candidate: LoadedM
     if not shared:
         return Comparison(candidate.version, old.version, len(test), (), float("nan"), None, False,
                           "no label in common with the promoted version: promote by hand if intended")
-    new_f1 = evaluate_on(candidate, store, rows, test, shared)
-    old_f1 = evaluate_on(old, store, rows, test, shared)
+    new_f1 = evaluate_on(candidate, store, rows, test, shared, agents)
+    old_f1 = evaluate_on(old, store, rows, test, shared, agents)
     better = bool(np.isfinite(new_f1) and new_f1 > old_f1 + min_gain)
     why = (f"mean macro-F1 on {len(test)} test calls over {', '.join(shared)}: "
            f"{new_f1:.3f} (new) vs {old_f1:.3f} ({old.version})")

@@ -54,12 +54,16 @@ class RetrainOutcome:
 def retrain(cfg: Settings, wh: Warehouse, train_cfg: TrainConfig = TrainConfig(), promote: bool = True,
             store: FeatureStore | None = None, hook: EpochHook | None = None) -> RetrainOutcome:
     """Train on every labeled call with stored features, store the artifact, register the version and
-    (``promote``) promote it if it beats the promoted version on its own test split."""
+    (``promote``) promote it if it beats the promoted version on its own test split. Splits keep each
+    agent's calls together, and agents' speech baselines come from all their stored calls."""
     store = store or FeatureStore.for_settings(cfg)
     data = labels_from_warehouse(wh)
     if not data.rows:
         raise ValueError("the warehouse holds no labels: import some with `callqc labels import`")
-    result = train_classifier(data, store, train_cfg, hook=hook)
+    from models.score import agents_of
+
+    agents = agents_of(wh)
+    result = train_classifier(data, store, train_cfg, hook=hook, groups=agents, agents=agents)
     artifact = save_artifact(result, cfg.models_dir)
     version = register(wh, artifact).version
     comparison = promote_if_better(wh, store, artifact, list(data.rows)) if promote else None

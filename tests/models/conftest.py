@@ -65,12 +65,17 @@ def quick_config(**kw) -> TrainConfig:
     return replace(TrainConfig(max_epochs=25, patience=6, test_frac=0.3, val_frac=0.2, progress=False), **kw)
 
 
+# every variant the trainer knows, for the tests of the per-label, stacked and latent machinery
+ALL_VARIANTS = ("fused_concat", "fused_gated", "fused_latent", "text_only", "audio_only", "fused_stacked",
+                "fused_concat+lex", "fused_gated+lex", "fused_latent+lex", "fused_stacked+lex")
+
+
 @pytest.fixture(scope="session")
 def toy_result(toy_store):
     from models.train import train_classifier
 
     store, data = toy_store
-    return train_classifier(data, store, quick_config())
+    return train_classifier(data, store, quick_config(variants=ALL_VARIANTS))
 
 
 @pytest.fixture
