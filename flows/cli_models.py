@@ -25,6 +25,22 @@ def read_label_csv(path: Path) -> list[tuple[str, str, str]]:
         return [(r["call_id"] or "", r["label"] or "", r["value"] or "") for r in reader]
 
 
+def format_scores(frame, limit: int) -> str:  # type: ignore[no-untyped-def]
+    """One line per call: its id, agent and, per label, ``value (confidence)`` and the human label."""
+    lines = []
+    for n, (call, rows) in enumerate(frame.groupby("external_id", sort=True)):
+        if n == limit:
+            lines.append(f"... {frame['external_id'].nunique() - limit} more calls")
+            break
+        cells = []
+        for _, r in rows.iterrows():
+            human = f", analyst: {r['human_value']}" if isinstance(r["human_value"], str) else ""
+            cells.append(f"{r['label']}={r['value']} ({r['confidence']:.2f}{human})")
+        lines.append(f"{call}  {rows['agent_id'].iloc[0] or '-'}  " + "  ".join(cells))
+    lines.append(f"model {frame['model_version'].iloc[0]}")
+    return "\n".join(lines)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def train(
@@ -86,6 +102,22 @@ def register(app: typer.Typer) -> None:
                 typer.echo(str(exc), err=True)
                 raise typer.Exit(1) from exc
         typer.echo(report.describe())
+
+    @app.command("scores")
+    def scores_(
+        limit: int = typer.Option(50, "--limit", min=1, help="Most calls to print."),
+        label: str = typer.Option(None, "--label", help="Only this label."),
+    ) -> None:
+        """Each call's scores by the promoted model (value and confidence per label), beside the
+        analyst's label where there is one."""
+        from warehouse import Warehouse, queries
+
+        with Warehouse.open(_settings()) as wh:
+            frame = queries.call_scores(wh, promoted_only=True, label=label)
+        if frame.empty:
+            typer.echo("no scores by a promoted model: `callqc train` then `callqc rescore`")
+            raise typer.Exit(0)
+        typer.echo(format_scores(frame, limit))
 
     models = typer.Typer(no_args_is_help=True, help="Registered classifier versions.")
 

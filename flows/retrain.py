@@ -1,5 +1,6 @@
 """``retrain_qc``: labeled calls in the warehouse -> a trained, evaluated classifier, promoted only if it
-beats the promoted version on the same test split, with the evaluation report as a Markdown artifact.
+beats the promoted version on labelled calls neither was trained on, with the evaluation report as a
+Markdown artifact; skipped when no label changed since the promoted version was trained.
 
 The flow only orchestrates: :func:`models.retrain.retrain` does the work and can be called without
 Prefect (``callqc train`` does).
@@ -11,7 +12,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE as NO_CACHE
 
-from models.retrain import RetrainOutcome, retrain
+from models.retrain import RetrainOutcome, labels_from_warehouse, retrain, unchanged_since_promoted
 from models.train import TrainConfig
 from qc.config import Settings, get_settings
 
@@ -29,11 +30,27 @@ def train_task(cfg: Settings, train_cfg: TrainConfig, promote: bool) -> RetrainO
         return retrain(cfg, wh, train_cfg, promote=promote, hook=hook)
 
 
+@task(name="labels-changed", cache_policy=NO_CACHE)
+def skip_reason(cfg: Settings) -> str | None:
+    from warehouse import Warehouse
+
+    with Warehouse.open(cfg) as wh:
+        return unchanged_since_promoted(wh, labels_from_warehouse(wh))
+
+
 @flow(name="retrain_qc", log_prints=True)
 def retrain_qc(settings: Settings | None = None, train_config: TrainConfig | None = None,
-               promote: bool = True) -> RetrainOutcome:
-    """Retrain the classifier on every labeled call (settings from ``QC_*`` unless given)."""
+               promote: bool = True, force: bool = False) -> RetrainOutcome | None:
+    """Retrain the classifier on every labeled call (settings from ``QC_*`` unless given); skipped (None,
+    with the reason in the run's report) when no label changed since the promoted version was trained,
+    unless ``force``."""
     cfg = settings or get_settings()
+    reason = None if force else skip_reason(cfg)
+    if reason is not None:
+        create_markdown_artifact(markdown=f"# Retraining skipped\n\n{reason}.", key="retrain-qc-report",
+                                 description="callqc classifier: retraining skipped")
+        get_run_logger().info("retraining skipped: %s", reason)
+        return None
     tcfg = train_config or TrainConfig.from_settings(cfg, progress=False)
     outcome = train_task(cfg, tcfg, promote)
     create_markdown_artifact(markdown=outcome.markdown(), key="retrain-qc-report",

@@ -134,6 +134,17 @@ class Prepared:
                         self.agent[idx] if self.agent is not None else None)
 
 
+def concat_prepared(a: Prepared, b: Prepared) -> Prepared:
+    """The calls of ``a`` then those of ``b`` (prepared alike) as one :class:`Prepared`."""
+    def cat(x, y):  # type: ignore[no-untyped-def]
+        if x is None:
+            return None
+        return x + y if isinstance(x, list) else np.concatenate([x, y])
+
+    return Prepared(a.call_ids + b.call_ids, cat(a.text, b.text), cat(a.image, b.image), cat(a.present, b.present),
+                    cat(a.prosody, b.prosody), cat(a.speech, b.speech), cat(a.agent, b.agent))
+
+
 def prepare(store: FeatureStore, call_ids: Sequence[str], cfg: FusionConfig, progress: Progress | None = None,
             write_cache: bool = True, agents: Mapping[str, str] | None = None) -> Prepared:
     """Inputs for ``call_ids`` (every one must have stored features: ``KeyError`` otherwise).

@@ -1,8 +1,9 @@
 """What the classifier reads of a call, computed once per call and stored without pickle.
 
 A call's features are its per-role log-mel images (:mod:`qc.spectrogram`), its per-role prosody
-(:mod:`qc.prosody`: level, pitch, tempo, timing over the whole call) and the text of its turns as the
-pipeline stored them (the ASR words, redacted), each turn with its role. They are written
+(:mod:`qc.prosody`: level, pitch, tempo, timing over the whole call), the text of its turns as the
+pipeline stored them (the ASR words, redacted), each turn with its role, and each turn's speech
+features (:mod:`qc.features`: Whisper encoder statistics, eGeMAPS, MFCC). They are written
 once, when the call is analysed, to ``<data_dir>/features/calls/<call_id>.npz`` (plain arrays; read
 with ``allow_pickle=False``), so training and scoring never rerun ASR.
 

@@ -121,6 +121,13 @@ class FusionClassifier(nn.Module):
                 for branch, dim in (("text", cfg.text.out_dim), ("audio", cfg.image.out_dim))})
         else:
             self.aux_heads = None
+        # the speech features also reach each head directly, linearly (a logistic regression inside
+        # the network, trained with it): on a few hundred labelled calls that linear reading is most of
+        # what they can teach, and the deep part adds what it can on top
+        self.speech_heads = nn.ModuleDict({label: nn.Linear(self.image.speech_inputs_dim, n)
+                                           for label, n in heads.items()}
+                                          ) if self.image is not None and cfg.image.speech_dim and cfg.image.speech_skip \
+            and self.latent is None else None
 
     def forward(self, x: FusionInputs) -> FusionOutput:
         parts = []
@@ -150,7 +157,11 @@ class FusionClassifier(nn.Module):
         else:
             h = parts[0]
         h = self.trunk(h)
-        return FusionOutput({label: head(h) for label, head in self.heads.items()}, aux)
+        logits = {label: head(h) for label, head in self.heads.items()}
+        if self.speech_heads is not None:
+            z = self.image.speech_inputs(x.speech, x.agent, x.present)
+            logits = {label: v + self.speech_heads[label](z) for label, v in logits.items()}
+        return FusionOutput(logits, aux)
 
 
 class LatentCueFusion(nn.Module):

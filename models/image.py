@@ -50,6 +50,8 @@ class ImageConfig:
     # spread, shrunk towards all agents' by ``agent_prior`` calls' worth): what is unusual for this voice
     per_agent: bool = True
     agent_prior: float = 5.0
+    speech_skip: bool = True  # the standardised speech features also reach the heads linearly
+    speech_skip_dropout: float = 0.2
 
     @property
     def pretrained(self) -> bool:
@@ -206,6 +208,20 @@ class ImageBranch(nn.Module):
             center = torch.stack([c0, center[:, 1]], 1)
             scale = torch.stack([s0, scale[:, 1]], 1)
         return (speech.float() - center) / scale
+
+    @property
+    def speech_inputs_dim(self) -> int:
+        return N_ROLES * self.cfg.speech_dim
+
+    def speech_inputs(self, speech: torch.Tensor | None, agent: torch.Tensor | None, present: torch.Tensor
+                      ) -> torch.Tensor:
+        """(batch, 2 * speech_dim): the standardised (agent-relative) speech features of the roles that
+        spoke, clamped, unmeasured as 0; with dropout while training (``speech_skip_dropout``)."""
+        if speech is None:
+            raise ValueError("this audio branch reads speech features: the inputs have none")
+        v = torch.nan_to_num(self.agent_relative(speech, agent), nan=0.0).clamp(-5.0, 5.0)
+        v = (v * present.float().unsqueeze(-1)).flatten(1)
+        return nn.functional.dropout(v, self.cfg.speech_skip_dropout, self.training)
 
     def forward(self, x: torch.Tensor | None, present: torch.Tensor, prosody: torch.Tensor | None = None,
                 speech: torch.Tensor | None = None, agent: torch.Tensor | None = None) -> torch.Tensor:

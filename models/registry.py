@@ -13,7 +13,7 @@ version's): both models score those calls, against the same labels.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from collections.abc import Mapping
 from pathlib import Path
@@ -64,6 +64,7 @@ def save_artifact(result: TrainResult, models_dir: Path, version: str | None = N
             "format": FORMAT, "version": version, "created_at": datetime.now(timezone.utc).isoformat(),
             "model_config": result.model_config.to_json(), "train_config": result.config.to_json(),
             "label_schema": result.schema.to_json(), "fingerprint": result.fingerprint,
+            "data_fingerprint": result.data_fingerprint,
             "split": {k: list(getattr(result.split, k)) for k in ("train", "val", "test")},
             "metrics": result.report.headline(), "report": result.report.to_json(),
             "histories": result.histories, "seconds": result.seconds,
@@ -99,36 +100,53 @@ def register(wh: Warehouse, artifact: Path, report: EvalReport | None = None) ->
                                      meta["metrics"], meta["split"]["test"], markdown)
 
 
+MIN_HELD_OUT = 5  # fewer labelled calls that neither model trained on cannot decide a promotion
+
+
 @dataclass(frozen=True)
 class Comparison:
     candidate: str
     promoted: str | None
-    test_calls: int
+    test_calls: int  # labelled calls neither model was trained (or early-stopped) on
     labels: tuple[str, ...]  # compared (in both schemas)
     candidate_f1: float
     promoted_f1: float | None
     better: bool
     reason: str
+    # label -> (candidate macro-F1, promoted macro-F1, 2.5% and 97.5% of their difference, bootstrapped)
+    per_label: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
 
 
-def evaluate_on(loaded: LoadedModel, store: FeatureStore, rows: list[tuple[str, str, str]],
-                call_ids: list[str], labels: tuple[str, ...], agents: Mapping[str, str] | None = None) -> float:
-    """Mean macro-F1 of ``loaded`` over ``labels`` on ``call_ids`` (against ``rows``); ``agents``: as
-    for :func:`models.data.prepare`."""
+def predictions_on(loaded: LoadedModel, store: FeatureStore, rows: list[tuple[str, str, str]],
+                   call_ids: list[str], labels: tuple[str, ...], agents: Mapping[str, str] | None = None
+                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(targets, predictions): label -> class index per call of ``call_ids`` (targets from ``rows``,
+    -1 where unlabelled); ``agents``: as for :func:`models.data.prepare`."""
     from models.data import prepare
     from models.train import predict
 
     prep = prepare(store, call_ids, loaded.config, agents=agents)
     probs = predict(loaded.model, prep)
     schema = LabelSchema(tuple((lab, loaded.schema.values(lab)) for lab in labels))
-    targets = schema.encode(call_ids, rows)
-    preds = {lab: probs[lab].argmax(1) for lab in labels}
+    return schema.encode(call_ids, rows), {lab: probs[lab].argmax(1) for lab in labels}
+
+
+def evaluate_on(loaded: LoadedModel, store: FeatureStore, rows: list[tuple[str, str, str]],
+                call_ids: list[str], labels: tuple[str, ...], agents: Mapping[str, str] | None = None) -> float:
+    """Mean macro-F1 of ``loaded`` over ``labels`` on ``call_ids`` (against ``rows``)."""
+    targets, preds = predictions_on(loaded, store, rows, call_ids, labels, agents)
+    schema = LabelSchema(tuple((lab, loaded.schema.values(lab)) for lab in labels))
     return mean_macro_f1(evaluate_predictions(schema, targets, preds))
 
 
 def compare_with_promoted(wh: Warehouse, store: FeatureStore, candidate: LoadedModel,
                           rows: list[tuple[str, str, str]], min_gain: float = 0.0) -> Comparison:
-    """Score the candidate and the promoted version on the candidate's test split, same labels."""
+    """Candidate against the promoted version on the labelled calls that neither was trained or
+    early-stopped on (the candidate's test calls, less those the promoted model saw). The candidate wins
+    when its mean macro-F1 over the shared labels is higher by more than ``min_gain`` and no label is
+    worse beyond the 95% bootstrap interval of its difference (resampling agents where calls have one)."""
+    from models.crossval import bootstrap_interval, macro_f1
+    from models.schema import MISSING
     from models.score import agents_of
 
     test = [c for c in candidate.meta["split"]["test"] if store.has(c)]
@@ -144,12 +162,36 @@ def compare_with_promoted(wh: Warehouse, store: FeatureStore, candidate: LoadedM
     if not shared:
         return Comparison(candidate.version, old.version, len(test), (), float("nan"), None, False,
                           "no label in common with the promoted version: promote by hand if intended")
-    new_f1 = evaluate_on(candidate, store, rows, test, shared, agents)
-    old_f1 = evaluate_on(old, store, rows, test, shared, agents)
-    better = bool(np.isfinite(new_f1) and new_f1 > old_f1 + min_gain)
-    why = (f"mean macro-F1 on {len(test)} test calls over {', '.join(shared)}: "
-           f"{new_f1:.3f} (new) vs {old_f1:.3f} ({old.version})")
-    return Comparison(candidate.version, old.version, len(test), shared, new_f1, old_f1, better, why)
+    seen = set(old.meta.get("split", {}).get("train", ())) | set(old.meta.get("split", {}).get("val", ()))
+    held = [c for c in test if c not in seen]
+    if len(held) < MIN_HELD_OUT:
+        return Comparison(candidate.version, old.version, len(held), shared, float("nan"), None, False,
+                          f"only {len(held)} labelled calls that neither model was trained on (of {len(test)} "
+                          f"test calls, {len(test) - len(held)} trained on by {old.version}): too few to "
+                          "compare; label more calls, or promote by hand if intended")
+    targets, new_pred = predictions_on(candidate, store, rows, held, shared, agents)
+    _, old_pred = predictions_on(old, store, rows, held, shared, agents)
+    groups = np.array([agents.get(c) or f"call:{c}" for c in held])
+    per_label: dict[str, tuple[float, float, float, float]] = {}
+    for lab in shared:
+        y, a, b = targets[lab], new_pred[lab], old_pred[lab]
+        known = np.flatnonzero(y != MISSING)
+        if not len(known):
+            continue
+        lo, hi = bootstrap_interval(lambda idx: macro_f1(y[known][idx], a[known][idx])
+                                    - macro_f1(y[known][idx], b[known][idx]), groups[known])
+        per_label[lab] = (macro_f1(y[known], a[known]), macro_f1(y[known], b[known]), lo, hi)
+    new_f1 = float(np.mean([v[0] for v in per_label.values()])) if per_label else float("nan")
+    old_f1 = float(np.mean([v[1] for v in per_label.values()])) if per_label else float("nan")
+    worse = [lab for lab, (_, _, _, hi) in per_label.items() if hi < 0]
+    better = bool(np.isfinite(new_f1) and new_f1 > old_f1 + min_gain and not worse)
+    details = "; ".join(f"{lab} {n:.3f} vs {o:.3f} (difference {n - o:+.3f}, 95% interval {lo:+.3f}..{hi:+.3f})"
+                        for lab, (n, o, lo, hi) in per_label.items())
+    why = (f"on {len(held)} labelled calls neither model was trained on, mean macro-F1 {new_f1:.3f} (new) vs "
+           f"{old_f1:.3f} ({old.version}): {details}")
+    if worse:
+        why += f"; worse beyond its interval on {', '.join(worse)}"
+    return Comparison(candidate.version, old.version, len(held), shared, new_f1, old_f1, better, why, per_label)
 
 
 def promote_if_better(wh: Warehouse, store: FeatureStore, artifact: Path, rows: list[tuple[str, str, str]],

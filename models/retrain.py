@@ -27,6 +27,24 @@ def labels_from_warehouse(wh: Warehouse) -> LabeledData:
                              for c, lab, v in zip(frame["call_id"], frame["label"], frame["value"])))
 
 
+def unchanged_since_promoted(wh: Warehouse, data: LabeledData) -> str | None:
+    """Why retraining would learn nothing new (the labels are those the promoted version was trained
+    on), or None when there is something new to learn (or no version is promoted)."""
+    import json
+
+    current = wh.promoted_version()
+    if current is None:
+        return None
+    meta_file = Path(current.artifact_uri) / "model.json"
+    if not meta_file.exists():
+        return None
+    seen = json.loads(meta_file.read_text()).get("data_fingerprint")
+    if seen and seen == data.fingerprint():
+        return (f"no label changed since the promoted version {current.version} was trained "
+                f"({len(data.call_ids)} labelled calls): nothing new to learn")
+    return None
+
+
 @dataclass(frozen=True)
 class RetrainOutcome:
     version: str

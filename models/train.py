@@ -8,8 +8,10 @@ split with AdamW, linear warmup then linear decay, class-weighted cross-entropy 
 label are masked out of that head), and early stopping on the validation mean macro-F1; seeds are fixed.
 
 By default one fused model (``fused_gated``: text branch and audio branch, a learned gate between them)
-is trained and kept, with ``text_only`` and ``audio_only`` trained beside it for the report: what each
-modality alone scores on the same split. The audio branch reads each role's speech features (Whisper
+trains with and without the spectrogram images in its audio branch (``fused_gated-images``), and the
+validation split keeps the better, per label (:class:`models.fusion.PerLabelClassifier` where labels
+differ); ``text_only`` and ``audio_only`` train beside them for the report: what each modality alone
+scores on the same split. The audio branch reads each role's speech features (Whisper
 encoder statistics and eGeMAPS, the agent's against that agent's own baseline), prosody and spectrogram
 images. Other fusions can be named in ``TrainConfig.variants`` (``fused_concat``, ``fused_latent``,
 ``fused_stacked``, any with ``+lex``); when several fused variants train, the one with the best
@@ -37,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.data import Prepared, prepare, speech_dim
+from models.data import Prepared, concat_prepared, prepare, speech_dim
 from models.evaluate import EvalReport, LabelMetrics, evaluate_predictions, mean_macro_f1
 from models.features import FeatureStore
 from models.fusion import (Classifier, EnsembleClassifier, FusionClassifier, FusionConfig, PerLabelClassifier,
@@ -52,16 +54,21 @@ EpochHook = Callable[[str, int, float, float], None]  # (variant, epoch, train l
 @dataclass(frozen=True)
 class TrainConfig:
     model: FusionConfig = field(default_factory=FusionConfig)
-    # one fused model, kept; the single-modality models beside it say what each modality adds (the
+    # one fused model with and one without the spectrogram images (validation decides, per label, what
+    # the images earn); the single-modality models beside them say what each modality adds (the
     # training report compares them). Other variants (fused_concat, fused_latent, fused_stacked, "+lex")
     # can be named; they are not trained by default
-    variants: tuple[str, ...] = ("fused_gated", "text_only", "audio_only")
+    variants: tuple[str, ...] = ("fused_gated", "fused_gated-images", "text_only", "audio_only")
     lexical_buckets: int = 8192  # "+lex" variants: the text branch's lexical channel (hashed word n-grams)
     latent_members: int = 5  # fused_latent: models trained with different seeds, their probabilities averaged
     per_label: bool = True  # keep, per label, the fused variant best on it on validation (fused_per_label)
     stack_folds: int = 5  # fused_stacked: folds of the training split for the out-of-fold predictions
     stack_l2: float = 1e-2  # fused_stacked: L2 penalty on the stacker's weights
+    # L2 penalty on the speech features' linear heads, as a logistic regression's: speech_l2 / (training
+    # calls) times the squared weights, added to the mean cross-entropy (5: scikit-learn's C = 0.1)
+    speech_l2: float = 5.0
     max_epochs: int = 60
+    refit: bool = True  # after early stopping, train again on training + validation calls for as many epochs
     patience: int = 10  # epochs without a better validation score before stopping
     batch_size: int = 32
     lr: float = 2e-3
@@ -106,9 +113,16 @@ def lexical(base: FusionConfig, buckets: int) -> FusionConfig:
     return replace(base, text=replace(base.text, ngram_buckets=buckets))
 
 
+NO_IMAGES = "-images"  # variant suffix: the same variant without the spectrogram images in its audio branch
+
+
 def variant_config(base: FusionConfig, variant: str, lexical_buckets: int = 8192) -> FusionConfig:
     """The model a variant trains: ``text_only``, ``audio_only``, ``fused_<fusion>``, any of them with
-    the suffix ``+lex`` (the text branch's lexical channel on, ``lexical_buckets`` buckets)."""
+    the suffix ``+lex`` (the text branch's lexical channel on, ``lexical_buckets`` buckets) or
+    ``-images`` (the audio branch without the spectrogram images: speech features and prosody)."""
+    if variant.endswith(NO_IMAGES):
+        return variant_config(replace(base, image=replace(base.image, images=False)), variant.removesuffix(NO_IMAGES),
+                              lexical_buckets)
     if variant.endswith(LEX):
         return variant_config(lexical(base, lexical_buckets), variant.removesuffix(LEX))
     if variant == "text_only":
@@ -126,7 +140,7 @@ def with_speech(cfg: TrainConfig, store: FeatureStore, call_ids: Sequence[str]) 
     if cfg.model.image.speech_dim < 0:
         return replace(cfg, model=replace(cfg.model, image=replace(cfg.model.image, speech_dim=0)))
     missing = [c for c in call_ids if not store.has_speech(c)]
-    if missing:
+    if 0 < len(missing) < len(call_ids):
         log.warning("%d of %d calls have no stored speech features (their audio branch reads them as "
                     "unmeasured): analyse those calls again with `callqc run INBOX --reprocess`", len(missing), len(call_ids))
     dim = speech_dim(store, [c for c in call_ids if c not in set(missing)])
@@ -305,6 +319,9 @@ def fit(cfg: TrainConfig, model_cfg: FusionConfig, schema: LabelSchema, train: P
                     loss = loss + fn(out.logits[lab], target)
                     for branch in out.aux.values():
                         loss = loss + model_cfg.aux_weight * fn(branch[lab], target)
+            if model.speech_heads is not None and cfg.speech_l2 > 0:
+                l2 = sum((head.weight ** 2).sum() for head in model.speech_heads.values())
+                loss = loss + cfg.speech_l2 / len(train.call_ids) * l2
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -328,7 +345,17 @@ def fit(cfg: TrainConfig, model_cfg: FusionConfig, schema: LabelSchema, train: P
     bar.close()
     model.load_state_dict(best_state)
     model.eval()
-    return model, {"best_epoch": best_epoch, "val_macro_f1": best, "epochs": len(history), "history": history}
+    info = {"best_epoch": best_epoch, "val_macro_f1": best, "epochs": len(history), "history": history,
+            "val_scores": {lab: asdict(m) for lab, m in _scores(model, val, y_val, schema).items()}}
+    if cfg.refit and len(val.call_ids):
+        # the validation calls, once they have chosen the epoch count, are worth more as training data:
+        # a few hundred labelled calls cannot spare a sixth of them
+        both = concat_prepared(train, val)
+        y_both = {lab: np.concatenate([y_train[lab], y_val[lab]]) for lab in y_train}
+        model, _ = fit(replace(cfg, refit=False, max_epochs=best_epoch + 1, patience=best_epoch + 2), model_cfg,
+                       schema, both, y_both, val, y_val, name=f"{name} (refit)")
+        info["refit_calls"] = len(both.call_ids)
+    return model, info
 
 
 def fit_ensemble(cfg: TrainConfig, model_cfg: FusionConfig, members: int, schema: LabelSchema, train: Prepared,
@@ -509,6 +536,7 @@ class TrainResult:
     seconds: dict[str, float]  # prepare + per variant training seconds
     models: dict[str, Classifier]  # every variant trained
     agents: Mapping[str, str] | None = None  # call id -> agent, as given to train_classifier
+    data_fingerprint: str = ""  # of the labels alone (LabeledData.fingerprint): what the model learned from
 
     @property
     def model_config(self) -> FusionConfig:
@@ -604,7 +632,11 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
     kept = max(fused, key=lambda v: float(histories[v]["val_macro_f1"]))  # type: ignore[arg-type]
     both = [v for v in fused if v.startswith("fused")]  # they read the same inputs: one model can hold them
     if cfg.per_label and len(both) > 1:
-        val = {v: _scores(models[v], parts_of(v)["val"], y(split.val), schema) for v in both}
+        # validation scores of the models as early stopping saw them (a refit model has trained on the
+        # validation calls)
+        val = {v: {lab: LabelMetrics(**m) for lab, m in histories[v]["val_scores"].items()}  # type: ignore[union-attr]
+               if "val_scores" in histories[v] else _scores(models[v], parts_of(v)["val"], y(split.val), schema)
+               for v in both}
         # on a tie, a model averaged over several (an ensemble, the stacked fold models) before a single
         # one: as good on validation, it has less variance on calls unlike those it was chosen on
         averaged = {v for v in both if isinstance(models[v], (EnsembleClassifier, StackedClassifier))}
@@ -624,4 +656,5 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
             kept = name
     report = EvalReport(variant=kept, variants=variants, test_call_ids=split.test)
     fp = data.fingerprint(json.dumps([cfg.to_json(), list(split.test)], sort_keys=True, default=str))
-    return TrainResult(models[kept], cfg, schema, split, report, fp, histories, seconds, models, agents)
+    return TrainResult(models[kept], cfg, schema, split, report, fp, histories, seconds, models, agents,
+                       data.fingerprint())

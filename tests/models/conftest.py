@@ -62,7 +62,9 @@ def toy_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[FeatureStore, L
 
 
 def quick_config(**kw) -> TrainConfig:
-    return replace(TrainConfig(max_epochs=25, patience=6, test_frac=0.3, val_frac=0.2, progress=False), **kw)
+    """Short training for the tests of the machinery (no refit on the validation calls unless asked)."""
+    return replace(TrainConfig(max_epochs=25, patience=6, test_frac=0.3, val_frac=0.2, progress=False, refit=False),
+                   **kw)
 
 
 # every variant the trainer knows, for the tests of the per-label, stacked and latent machinery

@@ -49,7 +49,7 @@ def voice_store(root, agents: int = 8, calls: int = 16, spread: float = 4.0, sig
 
 
 def config(per_agent: bool = True):
-    cfg = quick_config(variants=("audio_only",), max_epochs=30, patience=8)
+    cfg = quick_config(variants=("audio_only",), max_epochs=30, patience=8, refit=True)
     return replace(cfg, model=replace(cfg.model, image=replace(cfg.model.image, per_agent=per_agent)))
 
 
@@ -102,3 +102,15 @@ def test_agent_relative_speech_features_hear_the_mood_under_the_voice(tmp_path):
     f_rel = relative.systems[MODEL]["mood"].metrics.macro_f1
     f_abs = absolute.systems[MODEL]["mood"].metrics.macro_f1
     assert f_rel >= f_abs + 0.08, (f_rel, f_abs)
+
+
+def test_the_kept_model_is_trained_again_on_the_validation_calls_too(tmp_path):
+    from models.train import train_classifier
+
+    store, data, agent_of = voice_store(tmp_path / "f", agents=6, calls=10)
+    result = train_classifier(data, store, config(), groups=agent_of, agents=agent_of)
+    hist = result.histories["audio_only"]
+    assert hist["refit_calls"] == len(result.split.train) + len(result.split.val)
+    # validation and test calls come from agents training did not hear
+    agents = {part: {agent_of[c] for c in getattr(result.split, part)} for part in ("train", "val", "test")}
+    assert not agents["train"] & agents["val"] and not agents["train"] & agents["test"]

@@ -92,18 +92,21 @@ def test_promote_only_if_better_on_the_same_test_split(toy_store, toy_result, mo
     first = promote_if_better(wh, store, good, rows)
     assert first.better and wh.promoted_version().version == "good"
 
-    # trained on shuffled labels: worse on the true labels of its own test split -> not promoted
+    # trained on shuffled labels, tested on the calls the promoted model was tested on (so that neither
+    # trained on them): worse on their true labels -> not promoted
     rng = np.random.default_rng(0)
     values = [v for _, _, v in rows]
     shuffled = LabeledData(tuple((c, lab, values[i]) for i, (c, lab, _) in
                                  zip(rng.permutation(len(rows)), rows) if values[i] in
                                  {"pace": ("calm", "heated"), "tone": ("harsh", "kind", "plain")}[lab]))
-    bad_result = train_classifier(shuffled, store, quick_config(variants=("fused_concat",), max_epochs=4))
+    bad_result = train_classifier(shuffled, store, quick_config(variants=("fused_concat",), max_epochs=4),
+                                  test_call_ids=toy_result.split.test)
     bad = save_artifact(bad_result, models_dir, version="bad", png=False)
     register(wh, bad)
     cmp = promote_if_better(wh, store, bad, rows)
     assert not cmp.better and cmp.promoted == "good"
-    assert cmp.candidate_f1 < cmp.promoted_f1
+    assert cmp.candidate_f1 < cmp.promoted_f1 and cmp.test_calls == len(bad_result.split.test) >= 5
+    assert "neither model was trained on" in cmp.reason and set(cmp.per_label) == {"pace", "tone"}
     assert wh.promoted_version().version == "good"
 
     # an equally good model is not promoted either (it must beat the promoted one)

@@ -55,6 +55,21 @@ def test_retrain_registers_and_promotes_only_when_better(labeled):
     assert len(wh.model_versions()) == 2
 
 
+def test_retraining_is_skipped_until_a_label_changes(labeled):
+    from models.retrain import unchanged_since_promoted
+
+    cfg, wh, data = labeled
+    assert unchanged_since_promoted(wh, labels_from_warehouse(wh)) is None  # nothing promoted yet
+    first = retrain(cfg, wh, quick_config(variants=("audio_only",), max_epochs=3))
+    assert first.promoted
+    reason = unchanged_since_promoted(wh, labels_from_warehouse(wh))
+    assert reason and "no label changed" in reason and first.version in reason
+    call, label, value = data.rows[0]
+    other = {"pace": {"calm": "heated", "heated": "calm"}, "tone": {"kind": "harsh", "harsh": "plain", "plain": "kind"}}
+    wh.set_label(call, label, other[label][value], who="qa")
+    assert unchanged_since_promoted(wh, labels_from_warehouse(wh)) is None
+
+
 def test_retrain_without_labels_says_so(tmp_path):
     cfg = Settings(data_dir=tmp_path / "d")
     cfg.data_dir.mkdir()
@@ -84,3 +99,5 @@ def test_retrain_flow_leaves_a_markdown_report(labeled, prefect_harness):
 
     data = asyncio.run(artifact())
     assert data and outcome.version in data and "Ablation" in data
+    # the same labels again: nothing new to learn, so no training, and the report says why
+    assert retrain_qc(settings=cfg, train_config=quick_config(variants=("audio_only",), max_epochs=2)) is None
