@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.evaluate import LabelMetrics, label_metrics
+from models.evaluate import LabelMetrics, draw_confusion, label_metrics
 from models.features import FeatureStore
 from models.schema import MISSING, LabelSchema
 from models.train import LabeledData, TrainConfig, predict, train_classifier
@@ -184,15 +184,7 @@ class CrossValReport:
         ax.set_ylabel(f"macro-F1, {self.folds}-fold grouped CV")
         ax.legend(fontsize=8)
         for j, label in enumerate(labels, start=1):
-            m = self.systems[MODEL][label].metrics
-            cm = np.array(m.confusion)
-            a = axes[0, j]
-            a.imshow(cm, cmap="Blues")
-            a.set_xticks(range(len(m.classes)), m.classes, rotation=45, fontsize=7)
-            a.set_yticks(range(len(m.classes)), m.classes, fontsize=7)
-            for (r, c), v in np.ndenumerate(cm):
-                a.text(c, r, str(v), ha="center", va="center", fontsize=7)
-            a.set_title(f"{label}: macro-F1 {m.macro_f1:.2f}", fontsize=9)
+            draw_confusion(axes[0, j], self.systems[MODEL][label].metrics)
         fig.tight_layout()
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=90)

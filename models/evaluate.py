@@ -110,6 +110,18 @@ class EvalReport:
         return "\n".join([head, *rows])
 
 
+def draw_confusion(ax, m: LabelMetrics) -> None:  # type: ignore[no-untyped-def]
+    """``m``'s confusion matrix on a matplotlib axis, counts written in, macro-F1 in the title."""
+    cm = np.array(m.confusion)
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(m.classes)), m.classes, rotation=40, fontsize=7)
+    ax.set_yticks(range(len(m.classes)), m.classes, fontsize=7)
+    for (r, c), v in np.ndenumerate(cm):
+        ax.text(c, r, str(v), ha="center", va="center", fontsize=7)
+    ax.set_title(f"{m.label}\nmacro-F1 {m.macro_f1:.2f}", fontsize=9)
+    ax.set_xlabel("predicted", fontsize=7)
+
+
 def draw_report(report: EvalReport, path: Path) -> Path:
     """A PNG: the ablation bars and the kept model's confusion matrix per label."""
     import matplotlib
@@ -128,16 +140,7 @@ def draw_report(report: EvalReport, path: Path) -> Path:
     ax.set_ylabel("macro-F1 (test)")
     ax.legend(fontsize=7)
     for j, label in enumerate(labels, start=1):
-        m = report.metrics[label]
-        cm = np.array(m.confusion)
-        a = axes[0, j]
-        a.imshow(cm, cmap="Blues")
-        a.set_xticks(range(len(m.classes)), m.classes, rotation=30, fontsize=7)
-        a.set_yticks(range(len(m.classes)), m.classes, fontsize=7)
-        for (r, c), v in np.ndenumerate(cm):
-            a.text(c, r, str(v), ha="center", va="center", fontsize=8)
-        a.set_title(f"{label}\nmacro-F1 {m.macro_f1:.2f}", fontsize=9)
-        a.set_xlabel("predicted", fontsize=7)
+        draw_confusion(axes[0, j], report.metrics[label])
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
