@@ -40,7 +40,7 @@ def test_emotion_is_heard_in_voices_the_model_never_heard(imported, test_output)
     assert f"{ACTORS * PER_ACTOR} labelled calls, {ACTORS} groups by agent_id" in out
     # 8 emotions (chance 0.125), 80 training clips a fold, every test actor unheard: the words are the
     # same two sentences in every clip, so all of it is heard in the voice
-    assert f1 >= 0.30, out
+    assert f1 >= 0.45, out
     baseline = float(re.search(r"baseline\s+macro-F1 (\d\.\d+)", out).group(1))
     assert f1 > baseline, out
     assert (test_output / "ravdess-cv" / "classifier-cv.md").read_text().startswith("# Classifier cross-validation")
