@@ -11,15 +11,15 @@ import pytest
 
 from bench import ravdess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not (ravdess.corpus_dir() / "labels.csv").exists(),
+                                 reason=f"no RAVDESS copy at {ravdess.corpus_dir()} (../shared/data/ravdess)")]
 
 ACTORS, PER_ACTOR, FOLDS = 6, 20, 3
 
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):
-    if not (ravdess.corpus_dir() / "labels.csv").exists():
-        pytest.skip(f"no RAVDESS copy at {ravdess.corpus_dir()}")
     work = tmp_path_factory.mktemp("ravdess")
     ravdess.import_corpus(work, actors=ACTORS, per_actor=PER_ACTOR)
     return work
