@@ -100,7 +100,7 @@ def pipeline_run(inbox: Path, cfg: Settings) -> dict[str, Any]:
 
 
 def train_on(cfg: Settings, labels_csv: Path, log=print) -> tuple[str, float, dict[str, Any]]:
-    """Import the labels, train (all variants), promote; returns version, seconds, the evaluation's metrics."""
+    """Import the labels, train (the default variants), promote; returns version, seconds, the evaluation's metrics."""
     from models.corpus import read_labels
     from models.retrain import retrain
     from models.train import TrainConfig
