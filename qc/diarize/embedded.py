@@ -6,7 +6,10 @@
    length), computed in one batched LSTM pass over packed sequences, block by block, so memory does
    not grow with the call.
 3. Clustering: spherical k-means into exactly ``num_speakers`` clusters, or a count chosen inside
-   ``[min_speakers, max_speakers]`` (silhouette; one speaker when two centroids nearly coincide).
+   ``[min_speakers, max_speakers]`` (by default one or two, see :func:`qc.diarize.speaker_bounds`):
+   the silhouette picks among the counts whose every speaker holds ``min_speaker_speech`` seconds of
+   windows, and one speaker is chosen when the two centroids nearly coincide (``same_speaker``), so a
+   voicemail or a labelled utterance is one speaker.
 4. Resegmentation: every 32 ms VAD frame gets per-speaker scores (the similarity of the windows that
    cover it to each centroid, weighted towards each window's centre); a Viterbi pass with a switch
    penalty turns them into labels, so turns do not flicker at boundaries. Pauses shorter than
@@ -51,7 +54,8 @@ class EmbeddedParams:
     window: float = 1.6  # embedding window (the encoder's training length)
     hop: float = 0.8  # window step inside a segment
     min_window: float = 0.4  # shorter speech gets no embedding of its own (labelled from neighbours)
-    same_speaker: float = 0.90  # two centroids this similar are one speaker (free count only)
+    same_speaker: float = 0.91  # two centroids this similar are one speaker (free count only)
+    min_speaker_speech: float = 5.0  # in a free count, every speaker's windows cover this much speech (s)
     switch_penalty: float = 0.6  # Viterbi cost of a change of speaker (similarity units)
     batch_windows: int = 128  # windows per encoder pass (memory bound)
     threads: int = 1  # torch intra-op threads for the encoder on CPU (see SpeakerEncoder.embed)
@@ -212,13 +216,16 @@ def _blocks(spans: list[tuple[float, float]], most: int) -> list[list[tuple[floa
 # --- clustering -------------------------------------------------------------------------------------
 
 def cluster(embeddings: np.ndarray, num: int | None, lo: int, hi: int, same_speaker: float,
-            weights: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+            weights: np.ndarray | None = None, seed: int = 0, spans: list[tuple[float, float]] | None = None,
+            min_speech: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(labels per embedding, unit centroids): ``num`` clusters, or a count chosen in ``[lo, hi]``.
 
     Spherical k-means (several restarts) on the unit embeddings; GE2E d-vectors of one call sit in a
     narrow cone, where average-linkage clustering tends to split off a single odd window instead of a
-    speaker. A free count is the one with the best silhouette; one speaker is chosen (when allowed)
-    if the two-cluster centroids are more similar than ``same_speaker``.
+    speaker. A free count is the one with the best silhouette among the counts whose every cluster's
+    windows (``spans``, seconds) cover at least ``min_speech`` seconds (``lo`` itself always counts);
+    one speaker is chosen (when allowed) if no larger count qualifies, or if the two-cluster centroids
+    are more similar than ``same_speaker``.
     """
     n = len(embeddings)
     dim = embeddings.shape[1] if embeddings.ndim == 2 else 256
@@ -231,9 +238,26 @@ def cluster(embeddings: np.ndarray, num: int | None, lo: int, hi: int, same_spea
     if len(fits) == 1:
         k = candidates[0]
     else:
+        if spans is not None and min_speech > 0:
+            fits = {k: fit for k, fit in fits.items()
+                    if k == candidates[0] or min(cluster_coverage(spans, fit[0], k)) >= min_speech}
         k = _choose_count(embeddings, fits, same_speaker)
     labels, centroids = fits[k]
     return labels, centroids
+
+
+def cluster_coverage(spans: list[tuple[float, float]], labels: np.ndarray, k: int) -> list[float]:
+    """Seconds covered by each cluster's windows (their union: overlapping windows count once)."""
+    out = []
+    for c in range(k):
+        total, end = 0.0, -np.inf
+        for a, b in sorted(s for s, lab in zip(spans, labels) if lab == c):
+            a = max(a, end)
+            if b > a:
+                total += b - a
+            end = max(end, b)
+        out.append(total)
+    return out
 
 
 def _kmeans(x: np.ndarray, k: int, w: np.ndarray, seed: int, restarts: int = 8, iters: int = 30
@@ -490,7 +514,8 @@ def diarize_embedded(rec: Recording, cfg: Settings, params: EmbeddedParams = Emb
     encoder = load_encoder(cfg.embedding_model, torch_device())
     emb = embed_windows(rec, spans, encoder, params)
     weights = np.array([e - s for s, e in spans])
-    labels, centroids = cluster(emb, num, lo, hi, params.same_speaker, weights)
+    labels, centroids = cluster(emb, num, lo, hi, params.same_speaker, weights, spans=spans,
+                                min_speech=params.min_speaker_speech)
     sims = emb @ centroids.T
     scores, covered = frame_scores(len(probs), spans, sims)
     frame_labels = label_frames(mask, scores, covered, params.switch_penalty)

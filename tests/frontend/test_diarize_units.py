@@ -9,8 +9,8 @@ import pytest
 from qc.config import Settings
 from qc.diarize import mark_overlaps, overlap_spans, speaker_bounds
 from qc.diarize.channels import EDGE_HOP, EDGE_REACH, channel_activity, leakage_db, own_sound_db, refine_edges
-from qc.diarize.embedded import (EmbeddedParams, bridge_pauses, cluster, frame_scores, label_frames, overlap_frames,
-                                 overtalk_candidates, viterbi, window_spans)
+from qc.diarize.embedded import (EmbeddedParams, bridge_pauses, cluster, cluster_coverage, frame_scores, label_frames,
+                                 overlap_frames, overtalk_candidates, viterbi, window_spans)
 from qc.records import Turn
 from qc.vad import VadParams
 
@@ -65,6 +65,31 @@ def test_cluster_finds_a_single_speaker_when_allowed():
     assert len(set(labels.tolist())) == 1
     labels, _ = cluster(x, None, 2, 3, same_speaker=0.9)  # min_speakers=2 is honoured
     assert len(set(labels.tolist())) == 2
+
+
+def _spans(n: int, start: float = 0.0, hop: float = 0.8, window: float = 1.6) -> list[tuple[float, float]]:
+    return [(start + k * hop, start + k * hop + window) for k in range(n)]
+
+
+def test_cluster_coverage_counts_overlapping_windows_once():
+    spans = _spans(3) + _spans(2, start=10.0)
+    labels = np.array([0, 0, 0, 1, 1])
+    assert cluster_coverage(spans, labels, 2) == pytest.approx([3.2, 2.4])
+
+
+def test_a_second_speaker_needs_enough_speech_of_its_own():
+    x, truth = _speakers(2, 30, 0.3, seed=3)
+    spans = _spans(60)  # 60 windows, 0.8 s apart: each speaker's 30 cover 24+ s
+    labels, _ = cluster(x, None, 1, 2, same_speaker=0.99, spans=spans, min_speech=4.0)
+    assert _purity(labels, truth) >= 0.95 and len(set(labels.tolist())) == 2
+    # the same two voices in three windows, one of them the second voice: too little to tell apart
+    few = np.array([0, 1, 30])
+    assert len(set(cluster(x[few], None, 1, 2, same_speaker=0.99)[0].tolist())) == 2  # no minimum: split
+    labels, centroids = cluster(x[few], None, 1, 2, same_speaker=0.99, spans=_spans(3), min_speech=4.0)
+    assert len(set(labels.tolist())) == 1 and centroids.shape[0] == 1
+    # an exact count, or a lower bound of two, is honoured whatever the speech
+    assert len(set(cluster(x[few], 2, 2, 2, 0.99, spans=_spans(3), min_speech=4.0)[0].tolist())) == 2
+    assert len(set(cluster(x[few], None, 2, 3, 0.99, spans=_spans(3), min_speech=4.0)[0].tolist())) == 2
 
 
 def test_window_spans_tile_segments():
