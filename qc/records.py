@@ -161,6 +161,26 @@ class Score:
 
 
 @dataclass(frozen=True)
+class TurnScore:
+    """One label predicted for one turn of a call (``turn``: its index in the call's turns) by one
+    model version."""
+
+    call_id: str
+    turn: int
+    start: float
+    end: float
+    role: str
+    label: str
+    model_version: str
+    value: str
+    probabilities: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def confidence(self) -> float:
+        return self.probabilities.get(self.value, 0.0)
+
+
+@dataclass(frozen=True)
 class CallRecord:
     """The identity and shape of a processed call (one row of the calls table)."""
 
@@ -205,6 +225,7 @@ class CallResult:
     scores: tuple[Score, ...] = ()
     qa: QAScore | None = None
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    turn_scores: tuple[TurnScore, ...] = ()  # of the model version that scored the call last
     # per-turn speech features (qc.features), aligned with ``turns``; None when not computed
     speech: TurnFeatures | None = field(default=None, compare=False, repr=False)
 

@@ -1,4 +1,5 @@
-"""Parquet datasets of processed calls: ``calls``, ``turns``, ``words``, ``metrics``, ``scores``.
+"""Parquet datasets of processed calls: ``calls``, ``turns``, ``words``, ``metrics``, ``scores``,
+``turn_scores``.
 
 Layout (hive partitions by call date, readable by pandas, pyarrow and DuckDB)::
 
@@ -50,7 +51,7 @@ from warehouse.filestore import META_DIR, CallIndex, Transaction, bucket_of, loc
 from warehouse.schema import metric_fields
 
 SCHEMA_VERSION = 1
-DATASETS: tuple[str, ...] = ("calls", "turns", "words", "metrics", "scores")
+DATASETS: tuple[str, ...] = ("calls", "turns", "words", "metrics", "scores", "turn_scores")
 PARTITION = "call_date"
 _COMPRESSION = "zstd"
 
@@ -107,6 +108,18 @@ _FIELDS: dict[str, list[pa.Field]] = {
     ],
     "scores": [
         pa.field("call_id", pa.string(), nullable=False),
+        pa.field("label", pa.string(), nullable=False),
+        pa.field("model_version", pa.string(), nullable=False),
+        pa.field("value", pa.string(), nullable=False),
+        pa.field("confidence", pa.float64(), nullable=False),
+        pa.field("probabilities", pa.string(), nullable=False),  # JSON object: value -> probability
+    ],
+    "turn_scores": [  # of the model version that scored the call last
+        pa.field("call_id", pa.string(), nullable=False),
+        pa.field("seq", pa.int32(), nullable=False),  # the turn's seq in ``turns``
+        pa.field("start_s", pa.float64(), nullable=False),
+        pa.field("end_s", pa.float64(), nullable=False),
+        pa.field("role", pa.string(), nullable=False),
         pa.field("label", pa.string(), nullable=False),
         pa.field("model_version", pa.string(), nullable=False),
         pa.field("value", pa.string(), nullable=False),
@@ -207,6 +220,20 @@ def _rows(dataset: str, results: Sequence[CallResult], written_at: datetime) -> 
                     value=s.value,
                     confidence=float(s.confidence),
                     probabilities=_json(s.probabilities),
+                )
+        elif dataset == "turn_scores":
+            for t in r.turn_scores:
+                add(
+                    call_id=cid,
+                    seq=t.turn,
+                    start_s=float(t.start),
+                    end_s=float(t.end),
+                    role=t.role,
+                    label=t.label,
+                    model_version=t.model_version,
+                    value=t.value,
+                    confidence=float(t.confidence),
+                    probabilities=_json(t.probabilities),
                 )
     return cols
 

@@ -206,8 +206,30 @@ class ScoreRow(Base):
     scored_at: Mapped[datetime]
 
 
+class TurnScoreRow(Base):
+    """A model's prediction for one label of one turn (``seq``: the turn's index, as in ``turns``), by
+    the model version that scored the call last (a new scoring replaces the call's turn scores)."""
+
+    __tablename__ = "turn_scores"
+    __table_args__ = (sa.Index(None, "model_version", "label"),)
+
+    call_id: Mapped[str] = mapped_column(_fk_call(), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    label: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    model_version: Mapped[str] = mapped_column(sa.String(64))
+    start_s: Mapped[float]
+    end_s: Mapped[float]
+    role: Mapped[str] = mapped_column(sa.String(16))
+    value: Mapped[str] = mapped_column(sa.String(128))
+    confidence: Mapped[float]
+    probabilities: Mapped[dict[str, float]]
+    scored_at: Mapped[datetime]
+
+
 class LabelRow(Base):
-    """A human label, append-only: the latest row per (call, label) wins (see ``v_latest_labels``)."""
+    """A human label, append-only: the latest row per (call, label) wins (see ``v_latest_labels``); a
+    label of a span of the call (``start_s``..``end_s``: a labelled utterance) per (call, label, span)
+    (see ``v_latest_turn_labels``)."""
 
     __tablename__ = "labels"
     __table_args__ = (sa.Index(None, "call_id", "label", "at"),)
@@ -219,6 +241,8 @@ class LabelRow(Base):
     who: Mapped[str] = mapped_column(sa.String(128))
     source: Mapped[str] = mapped_column(sa.String(32))
     at: Mapped[datetime]
+    start_s: Mapped[float | None]
+    end_s: Mapped[float | None]
 
 
 class ModelVersionRow(Base):
@@ -296,6 +320,7 @@ CALL_CHILD_TABLES: tuple[sa.Table, ...] = (
     RuleResultRow.__table__,
     MetricsRow.__table__,
     QAScoreRow.__table__,
+    TurnScoreRow.__table__,
 )
 
 
@@ -309,6 +334,18 @@ v_latest_labels = _view(
     "v_latest_labels",
     _C("call_id", sa.String),
     _C("external_id", sa.String),
+    _C("label", sa.String),
+    _C("value", sa.String),
+    _C("who", sa.String),
+    _C("source", sa.String),
+    _C("at", UTCDateTime()),
+)
+v_latest_turn_labels = _view(
+    "v_latest_turn_labels",
+    _C("call_id", sa.String),
+    _C("external_id", sa.String),
+    _C("start_s", sa.Double),
+    _C("end_s", sa.Double),
     _C("label", sa.String),
     _C("value", sa.String),
     _C("who", sa.String),

@@ -30,6 +30,7 @@ from qc.records import (
     RuleResult,
     Score,
     Turn,
+    TurnScore,
     Word,
 )
 from warehouse import db
@@ -45,12 +46,14 @@ from warehouse.schema import (
     QAScoreRow,
     RejectionRow,
     RuleResultRow,
+    TurnScoreRow,
     ScoreRow,
     TurnRow,
     WordRow,
     column_for,
     metric_fields,
     v_latest_labels,
+    v_latest_turn_labels,
 )
 
 if TYPE_CHECKING:
@@ -85,7 +88,7 @@ class LabelImportReport:
     unknown_ids: tuple[str, ...] = ()  # external ids no stored call has
     ambiguous_ids: tuple[str, ...] = ()  # external ids that name more than one stored call
     conflicts: tuple[tuple[str, str], ...] = ()  # (external id, label) given twice with different values
-    invalid_rows: tuple[int, ...] = ()  # 0-based indexes of rows with an empty field
+    invalid_rows: tuple[int, ...] = ()  # 0-based indexes of rows with an empty field or a bad span
 
     @property
     def ok(self) -> bool:
@@ -106,7 +109,8 @@ class LabelImportReport:
             parts.append(f"{len(self.conflicts)} conflicting rows: {shown}")
         if self.invalid_rows:
             parts.append(
-                f"{len(self.invalid_rows)} rows with an empty field (rows {list(self.invalid_rows[:10])})"
+                f"{len(self.invalid_rows)} rows with an empty field or a span outside the call "
+                f"(rows {list(self.invalid_rows[:10])})"
             )
         return "nothing imported: " + "; ".join(parts)
 
@@ -240,6 +244,8 @@ class Warehouse:
                 if rows:
                     s.execute(table.insert(), rows)
             self._upsert_scores(s, result.scores, now)
+            if rows := _turn_score_rows(result, now):
+                s.execute(TurnScoreRow.__table__.insert(), rows)
 
     def _call_upsert(self) -> Any:
         if self._call_upsert_stmt is None:
@@ -342,7 +348,8 @@ class Warehouse:
                                probabilities=dict(r.probabilities)) for r in rows)
 
     def save_scoring(self, results: Sequence[CallResult]) -> None:
-        """Store the classifier scores and QA score of already stored calls (one transaction), leaving
+        """Store the classifier scores, turn scores (replacing the calls' earlier ones) and QA score of
+        already stored calls (one transaction), leaving
         their transcripts, metrics and rule results as they are: what a re-score changes.
 
         Raises ``KeyError`` (and stores nothing) when a result names a call that is not stored."""
@@ -355,13 +362,16 @@ class Warehouse:
         if unknown:
             raise KeyError(f"calls that are not stored: {sorted(unknown)[:10]}")
         now = utcnow()
-        qa_table = QAScoreRow.__table__
+        qa_table, turn_table = QAScoreRow.__table__, TurnScoreRow.__table__
         with self._write() as s:
             for r in results:
                 self._upsert_scores(s, r.scores, now)
                 s.execute(sa.delete(qa_table).where(qa_table.c.call_id == r.call_id))
                 if rows := _qa_rows(r):
                     s.execute(qa_table.insert(), rows)
+                s.execute(sa.delete(turn_table).where(turn_table.c.call_id == r.call_id))
+                if rows := _turn_score_rows(r, now):
+                    s.execute(turn_table.insert(), rows)
 
     def call_date(self, call_id: str) -> date | None:
         """The stored call's partition date (see :class:`warehouse.schema.Call`), None if not stored."""
@@ -413,6 +423,11 @@ class Warehouse:
                 )
                 for r in rows(ScoreRow.__table__, ScoreRow.label, ScoreRow.model_version)
             )
+            turn_scores = tuple(
+                TurnScore(call_id=call_id, turn=r.seq, start=r.start_s, end=r.end_s, role=r.role, label=r.label,
+                          model_version=r.model_version, value=r.value, probabilities=dict(r.probabilities))
+                for r in rows(TurnScoreRow.__table__, TurnScoreRow.seq, TurnScoreRow.label)
+            )
             metric_rows = rows(MetricsRow.__table__)
             metrics = (
                 ConversationMetrics(**metric_rows[0]._asdict())
@@ -454,6 +469,7 @@ class Warehouse:
                 scores=scores,
                 qa=qa,
                 timings=dict(row.timings),
+                turn_scores=turn_scores,
             )
 
     # --- rejections -----------------------------------------------------------------------------
@@ -493,49 +509,73 @@ class Warehouse:
             s.execute(stmt, row)
 
     # --- labels ---------------------------------------------------------------------------------
-    def import_labels(self, rows: Sequence[tuple[str, str, str]], who: str, source: str) -> LabelImportReport:
-        """Import human labels ``(external call id, label, value)``, all or nothing.
+    def import_labels(self, rows: Sequence[Sequence[Any]], who: str, source: str) -> LabelImportReport:
+        """Import human labels ``(external call id, label, value)`` or ``(external call id, label, value,
+        start, end)``, all or nothing. A row with ``start`` and ``end`` (seconds; both or neither) labels
+        that span of the call (a labelled utterance), one without them the whole call.
 
-        If any external id is unknown or names several stored calls, any (id, label) is given twice with
-        different values, or any field is empty, nothing is imported and the report says why. Rows whose
-        value already is the latest label of that (call, label) are not stored again, so importing the
-        same file twice changes nothing.
+        If any external id is unknown or names several stored calls, any (id, label, span) is given twice
+        with different values, any field is empty, or a span is not a part of its call (``0 <= start <
+        end <= duration``), nothing is imported and the report says why. Rows whose value already is
+        the latest label of that (call, label, span) are not stored again, so importing the same file
+        twice changes nothing.
         """
-        invalid = tuple(i for i, r in enumerate(rows) if len(r) != 3 or not all(str(x).strip() for x in r))
-        clean = [tuple(str(x).strip() for x in r) for i, r in enumerate(rows) if i not in set(invalid)]
-        wanted: dict[tuple[str, str], str] = {}
+        parsed: dict[int, tuple[str, str, str, tuple[float, float] | None]] = {}
+        invalid: list[int] = []
+        for i, r in enumerate(rows):
+            parts = [str(x).strip() if x is not None else "" for x in r]
+            if len(parts) not in (3, 5) or not all(parts[:3]):
+                invalid.append(i)
+                continue
+            span = None
+            if len(parts) == 5 and (parts[3] or parts[4]):
+                try:
+                    span = (float(parts[3]), float(parts[4]))
+                except ValueError:
+                    invalid.append(i)
+                    continue
+                if not (0 <= span[0] < span[1]):
+                    invalid.append(i)
+                    continue
+            parsed[i] = (parts[0], parts[1], parts[2], span)
+        wanted: dict[tuple[str, str, tuple[float, float] | None], str] = {}
         conflicts: dict[tuple[str, str], None] = {}
-        for ext, label, value in clean:
-            if wanted.setdefault((ext, label), value) != value:
+        for ext, label, value, span in parsed.values():
+            if wanted.setdefault((ext, label, span), value) != value:
                 conflicts[(ext, label)] = None
-        external_ids = sorted({ext for ext, _ in wanted})
+        external_ids = sorted({ext for ext, _, _ in wanted})
         with self._write() as s:
-            by_ext: dict[str, list[str]] = {}
+            by_ext: dict[str, list[tuple[str, float]]] = {}
             for i in range(0, len(external_ids), _IN_CHUNK):
                 chunk = external_ids[i : i + _IN_CHUNK]
-                for ext, cid in s.execute(
-                    sa.select(Call.external_id, Call.call_id).where(Call.external_id.in_(chunk))
+                for ext, cid, duration in s.execute(
+                    sa.select(Call.external_id, Call.call_id, Call.duration).where(Call.external_id.in_(chunk))
                 ):
-                    by_ext.setdefault(ext, []).append(cid)
+                    by_ext.setdefault(ext, []).append((cid, duration))
             unknown = tuple(e for e in external_ids if e not in by_ext)
             ambiguous = tuple(e for e in external_ids if len(by_ext.get(e, ())) > 1)
+            outside = [i for i, (ext, _, _, span) in parsed.items()
+                       if span is not None and ext in by_ext and span[1] > by_ext[ext][0][1] + 0.01]
             report = LabelImportReport(
                 imported=0,
                 unchanged=0,
                 unknown_ids=unknown,
                 ambiguous_ids=ambiguous,
                 conflicts=tuple(conflicts),
-                invalid_rows=invalid,
+                invalid_rows=tuple(sorted(invalid + outside)),
             )
             if not report.ok:
                 return report
-            current = self._latest_labels(s, sorted({by_ext[e][0] for e in external_ids}))
+            call_of = {e: by_ext[e][0][0] for e in external_ids}
+            current = self._latest_labels(s, sorted(set(call_of.values())))
+            current_spans = self._latest_span_labels(s, sorted(set(call_of.values())))
             now = utcnow()
             new_rows = []
             unchanged = 0
-            for (ext, label), value in wanted.items():
-                call_id = by_ext[ext][0]
-                if current.get((call_id, label)) == value:
+            for (ext, label, span), value in wanted.items():
+                call_id = call_of[ext]
+                latest = current.get((call_id, label)) if span is None else current_spans.get((call_id, label, span))
+                if latest == value:
                     unchanged += 1
                     continue
                 new_rows.append(
@@ -546,11 +586,22 @@ class Warehouse:
                         "who": who,
                         "source": source,
                         "at": now,
+                        "start_s": None if span is None else span[0],
+                        "end_s": None if span is None else span[1],
                     }
                 )
             if new_rows:
                 s.execute(LabelRow.__table__.insert(), new_rows)
         return dataclasses.replace(report, imported=len(new_rows), unchanged=unchanged)
+
+    def _latest_span_labels(self, s: Session, call_ids: list[str]) -> dict[tuple[str, str, tuple[float, float]], str]:
+        v = v_latest_turn_labels.c
+        out: dict[tuple[str, str, tuple[float, float]], str] = {}
+        for i in range(0, len(call_ids), _IN_CHUNK):
+            chunk = call_ids[i : i + _IN_CHUNK]
+            q = sa.select(v.call_id, v.label, v.start_s, v.end_s, v.value).where(v.call_id.in_(chunk))
+            out.update({(c, lab, (a, b)): val for c, lab, a, b, val in s.execute(q)})
+        return out
 
     def _latest_labels(self, s: Session, call_ids: list[str]) -> dict[tuple[str, str], str]:
         out: dict[tuple[str, str], str] = {}
@@ -576,6 +627,15 @@ class Warehouse:
         cols = [v_latest_labels.c[n] for n in ("call_id", "external_id", "label", "value", "who", "at")]
         stmt = sa.select(*cols).order_by(v_latest_labels.c.call_id, v_latest_labels.c.label)
         return frame(self.engine, stmt)
+
+    def turn_labels_frame(self) -> pd.DataFrame:
+        """The latest label per (call, label, span) of the labelled spans of calls: call_id,
+        external_id, start_s, end_s, label, value, who, at."""
+        from warehouse.queries import frame
+
+        v = v_latest_turn_labels.c
+        cols = [v[n] for n in ("call_id", "external_id", "start_s", "end_s", "label", "value", "who", "at")]
+        return frame(self.engine, sa.select(*cols).order_by(v.call_id, v.start_s, v.label))
 
     def label_history(self, call_id: str) -> pd.DataFrame:
         """Every label ever set on a call, oldest first."""
@@ -692,6 +752,7 @@ def _check_result(result: CallResult) -> None:
         ("word", result.words),
         ("rule result", result.rule_results),
         ("score", result.scores),
+        ("turn score", result.turn_scores),
         ("metrics", [result.metrics]),
         ("qa", [result.qa] if result.qa else []),
     ]
@@ -785,6 +846,14 @@ def _small_child_rows(result: CallResult) -> list[tuple[sa.Table, list[dict[str,
     m = result.metrics
     metrics = [{"call_id": cid, **{n: getattr(m, n) for n in _METRIC_NAMES}}]
     return [(MetricsRow.__table__, metrics), (RuleResultRow.__table__, rules), (QAScoreRow.__table__, _qa_rows(result))]
+
+
+def _turn_score_rows(result: CallResult, now: datetime) -> list[dict[str, Any]]:
+    latest = {(t.turn, t.label): t for t in result.turn_scores}  # a key twice: last wins
+    return [{"call_id": result.call_id, "seq": t.turn, "label": t.label, "model_version": t.model_version,
+             "start_s": float(t.start), "end_s": float(t.end), "role": t.role, "value": t.value,
+             "confidence": float(t.confidence), "probabilities": {k: float(v) for k, v in t.probabilities.items()},
+             "scored_at": now} for t in latest.values()]
 
 
 def _qa_rows(result: CallResult) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from qc.records import (
     RuleResult,
     Score,
     Turn,
+    TurnScore,
     Word,
 )
 
@@ -199,6 +200,14 @@ def dummy_call_result(
                 probabilities=probs,
             )
         )
+    turn_scores = []
+    for k, t in enumerate(turns[:3]):  # a few turns' scores, by the same model version
+        for label, values in LABELS.items():
+            weights = [rng.random() + 0.01 for _ in values]
+            probs = {v: round(w / sum(weights), 6) for v, w in zip(values, weights, strict=True)}
+            turn_scores.append(TurnScore(call_id=cid, turn=k, start=t.start, end=t.end, role=t.role, label=label,
+                                         model_version=model_version, value=max(probs, key=probs.__getitem__),
+                                         probabilities=probs))
     qa = None
     if qa_passed is not None:
         lost = 10.0 * failed_rules
@@ -232,4 +241,5 @@ def dummy_call_result(
         scores=tuple(scores),
         qa=qa,
         timings={"asr": 1.5, "diarize": 0.25},
+        turn_scores=tuple(turn_scores),
     )

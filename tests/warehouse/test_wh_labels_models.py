@@ -114,3 +114,49 @@ def test_promote_and_rollback(wh: Warehouse) -> None:
     # the database itself refuses a second promoted version
     with pytest.raises(sa.exc.IntegrityError), wh.engine.begin() as conn:
         conn.execute(sa.text("UPDATE model_versions SET promoted = TRUE WHERE version = 'v3'"))
+
+
+def test_span_labels_beside_call_labels(wh: Warehouse, three_calls: list[str]) -> None:
+    """A row with start,end labels that span of the call; the call's own label is kept apart."""
+    c0 = three_calls[0]
+    duration = wh.load_call(c0).call.duration
+    bad = wh.import_labels([("EXT-0", "emotion", "angry", "3.0", "2.0"),  # ends before it starts
+                            ("EXT-0", "emotion", "calm", "1.0", str(duration + 5)),  # past the call's end
+                            ("EXT-0", "emotion", "calm", "1.0", "")],  # half a span
+                           who="ana", source="csv")
+    assert bad.invalid_rows == (0, 1, 2) and label_rows(wh) == 0 and "span" in bad.describe()
+
+    rows = [("EXT-0", "emotion", "angry", "1.5", "4.0"), ("EXT-0", "emotion", "calm", "6", "9"),
+            ("EXT-0", "emotion", "neutral", "", ""), ("EXT-1", "emotion", "calm")]
+    ok = wh.import_labels(rows, who="ana", source="csv")
+    assert ok.ok and ok.imported == 4
+    assert wh.import_labels(rows, who="ana", source="csv").unchanged == 4 and label_rows(wh) == 4
+    fixed = wh.import_labels([("EXT-0", "emotion", "sad", "1.5", "4.0")], who="bo", source="csv")
+    assert fixed.imported == 1 and label_rows(wh) == 5
+
+    calls = wh.labels_frame()
+    assert sorted(zip(calls.external_id, calls.value)) == [("EXT-0", "neutral"), ("EXT-1", "calm")]
+    spans = wh.turn_labels_frame()
+    assert [(r.call_id, r.start_s, r.end_s, r.value, r.who) for r in spans.itertuples()] == [
+        (c0, 1.5, 4.0, "sad", "bo"), (c0, 6.0, 9.0, "calm", "ana")]
+    # the scores view compares a call's score with the call's own label, not a span's
+    assert wh.import_labels([("EXT-0", "sentiment", "negative", "1.5", "4.0"), ("EXT-0", "sentiment", "positive")],
+                            who="ana", source="csv").imported == 2
+    with wh.engine.connect() as conn:
+        human = conn.execute(sa.text("SELECT human_value FROM v_call_scores WHERE call_id = :c AND label = :l"),
+                             {"c": c0, "l": "sentiment"}).scalars().all()
+    assert human == ["positive"]
+
+
+def test_turn_scores_round_trip_and_are_replaced(wh: Warehouse, run_id: str) -> None:
+    import dataclasses
+
+    r = dummy_call_result(7)
+    assert r.turn_scores
+    wh.save_call(r, run_id)
+    assert wh.load_call(r.call_id).turn_scores == r.turn_scores
+    fewer = dataclasses.replace(r, turn_scores=r.turn_scores[:2])
+    wh.save_scoring([fewer])  # a rescore replaces the call's turn scores
+    assert wh.load_call(r.call_id).turn_scores == r.turn_scores[:2]
+    with wh.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM turn_scores")).scalar_one() == 2
