@@ -15,13 +15,21 @@ def _settings():  # type: ignore[no-untyped-def]
     return get_settings()
 
 
-def read_label_csv(path: Path) -> list[tuple[str, str, str]]:
-    """``call_id,label,value`` rows (header required; call_id as the inbox named the call)."""
+def read_label_csv(path: Path) -> list[tuple[str, ...]]:
+    """``call_id,label,value`` rows, with ``start,end`` (seconds) where the file has those columns: a
+    row with both labels that span of the call (an utterance), one with neither the whole call
+    (header required; call_id as the inbox named the call)."""
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         need = {"call_id", "label", "value"}
         if not reader.fieldnames or not need <= set(reader.fieldnames):
             raise typer.BadParameter(f"{path}: need the columns call_id,label,value; found {reader.fieldnames}")
+        spans = {"start", "end"} <= set(reader.fieldnames)
+        if not spans and ({"start", "end"} & set(reader.fieldnames)):
+            raise typer.BadParameter(f"{path}: a span needs both the columns start and end")
+        if spans:
+            return [(r["call_id"] or "", r["label"] or "", r["value"] or "", r["start"] or "", r["end"] or "")
+                    for r in reader]
         return [(r["call_id"] or "", r["label"] or "", r["value"] or "") for r in reader]
 
 
@@ -169,10 +177,12 @@ def register(app: typer.Typer) -> None:
 
     @labels.command("import")
     def import_(
-        file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV: call_id,label,value"),  # noqa: B008
+        file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV: call_id,label,value[,start,end]"),  # noqa: B008
         who: str = typer.Option("import", "--who", help="Who labeled (stored with each label)."),
     ) -> None:
-        """Import labels, all or nothing: unknown call ids are reported and nothing is imported."""
+        """Import labels, all or nothing: unknown call ids are reported and nothing is imported. With
+        ``start,end`` columns (seconds) a row labels that span of the call (an utterance: the model learns
+        it from the turns in the span and scores every turn); an empty span labels the whole call."""
         from warehouse import Warehouse
 
         rows = read_label_csv(file)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from models.evaluate import LabelMetrics, draw_confusion, label_metrics
-from models.features import FeatureStore
+from models.features import FeatureStore, call_of
 from models.schema import MISSING, LabelSchema
 from models.train import LabeledData, TrainConfig, predict, train_classifier
 from qc.features import EGEMAPS_DIM, MFCC_DIM
@@ -210,11 +210,14 @@ def cross_validate(data: LabeledData, store: FeatureStore, cfg: TrainConfig, gro
     if not schema.labels:
         raise ValueError("no label has two or more values among the labelled calls with stored features")
     targets = schema.encode(ids, rows)
-    group_of = np.array([(groups or {}).get(c) or f"call:{c}" for c in ids])
+    group_of = np.array([(groups or {}).get(call_of(c)) or f"call:{call_of(c)}" for c in ids])
     first = schema.names[0]
     held_out = grouped_folds(group_of.tolist(), targets[first], folds, cfg.seed)
     preds = {s: {lab: np.full(len(ids), MISSING) for lab in schema.names} for s in (MODEL, BASELINE)}
     base_x = baseline_inputs(store, ids)
+    # only the variants training can keep: the single-modality ones are trained for the report's ablation
+    kept_only = tuple(v for v in cfg.variants if v.startswith("fused")) or cfg.variants
+    cfg = replace(cfg, variants=kept_only)
     kept = []
     for f, held in enumerate(held_out):
         t0 = time.perf_counter()

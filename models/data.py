@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from models.features import FEATURES_VERSION, FeatureStore
+from models.features import FEATURES_VERSION, FeatureStore, call_of, parse_example
 from models.fusion import FusionConfig, FusionInputs
 from models.image import band_stats, effnet_features
 from models.text import TextBatch, encode_lower, role_ngrams
@@ -147,7 +147,8 @@ def concat_prepared(a: Prepared, b: Prepared) -> Prepared:
 
 def prepare(store: FeatureStore, call_ids: Sequence[str], cfg: FusionConfig, progress: Progress | None = None,
             write_cache: bool = True, agents: Mapping[str, str] | None = None) -> Prepared:
-    """Inputs for ``call_ids`` (every one must have stored features: ``KeyError`` otherwise).
+    """Inputs for ``call_ids``: example ids, of whole calls or of spans of calls (:func:`models.features.span_id`);
+    every call must have stored features (``KeyError`` otherwise).
     ``agents``: call id -> agent for every stored call the agents' baselines are drawn from
     (:func:`agent_stats`; read when the model normalises speech per agent)."""
     want_text = cfg.modalities in ("text", "both")
@@ -187,16 +188,22 @@ def prepare(store: FeatureStore, call_ids: Sequence[str], cfg: FusionConfig, pro
                 cached = {**cached, **grams}
             texts.append(cached)
         if want_image and cfg.image.pretrained:
-            cached = store.load_cached("image", ikey, cid)
+            # a span shares its call's images (its context): their encoder output is cached per call
+            call = call_of(cid)
+            cached = store.load_cached("image", ikey, call)
             if cached is None:
-                f = f or store.load(cid)
-                cached = {"effnet": effnet_features(f.images, cfg.image), "present": f.present,
-                          "bands": band_stats(torch.from_numpy(f.images)).numpy(), "prosody": f.prosody}
+                whole = store.load(call)
+                cached = {"effnet": effnet_features(whole.images, cfg.image), "present": whole.present,
+                          "bands": band_stats(torch.from_numpy(whole.images)).numpy(), "prosody": whole.prosody}
                 if write_cache:
-                    store.save_cached("image", ikey, cid, **cached)
+                    store.save_cached("image", ikey, call, **cached)
             images.append(np.concatenate([cached["effnet"], cached["bands"]], -1) if cfg.image.band_stats
                           else cached["effnet"])
-            present[k] = cached["present"]
+            if parse_example(cid)[1] is None:
+                present[k] = cached["present"]
+            else:
+                f = f or store.load(cid)
+                present[k] = f.present
             prosody[k] = cached["prosody"]
         else:
             f = f or store.load(cid)
@@ -210,7 +217,7 @@ def prepare(store: FeatureStore, call_ids: Sequence[str], cfg: FusionConfig, pro
     if want_speech and cfg.image.per_agent:
         stats = agent_stats(store, agents or {}, cfg.image.speech_dim)
         none = np.zeros((3, cfg.image.speech_dim), np.float32)
-        agent = np.stack([stats.get((agents or {}).get(c) or "", none) for c in call_ids]) if len(call_ids) else \
+        agent = np.stack([stats.get((agents or {}).get(call_of(c)) or "", none) for c in call_ids]) if len(call_ids) else \
             np.zeros((0, 3, cfg.image.speech_dim), np.float32)
     return Prepared(list(call_ids), texts if want_text else None, images if want_image else None, present,
                     prosody if want_prosody else None, speech if want_speech else None, agent)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models.evaluate import EvalReport, evaluate_predictions, mean_macro_f1
-from models.features import FeatureStore
+from models.features import SPAN, FeatureStore
 from models.fusion import Classifier, FusionConfig, build_classifier
 from models.schema import LabelSchema
 from qc.fsutil import staged_dir
@@ -65,15 +65,33 @@ def save_artifact(result: TrainResult, models_dir: Path, version: str | None = N
             "model_config": result.model_config.to_json(), "train_config": result.config.to_json(),
             "label_schema": result.schema.to_json(), "fingerprint": result.fingerprint,
             "data_fingerprint": result.data_fingerprint,
+            "turn_labels": list(result.turn_labels),
             "split": {k: list(getattr(result.split, k)) for k in ("train", "val", "test")},
             "metrics": result.report.headline(), "report": result.report.to_json(),
             "histories": result.histories, "seconds": result.seconds,
         }
         (staging / META).write_text(json.dumps(meta, indent=1, default=float))
-        (staging / "report.md").write_text(result.report.markdown(f"Classifier {version}"))
+        (staging / "report.md").write_text(result.report.markdown(f"Classifier {version}") + turns_note(result))
         if png:
             draw_report(result.report, staging / "report.png")
     return final
+
+
+def turns_note(result: TrainResult) -> str:
+    """The report's section on turns: which labels were learned from labelled utterances, and how a
+    call's score relates to its turns' scores."""
+    spans = sum(1 for c in (*result.split.train, *result.split.val, *result.split.test) if SPAN in c)
+    lines = ["", "", "## Turns and calls", "",
+             "Every turn of a scored call gets a score for every label (`turn_scores` in SQL and Parquet): "
+             "the model reads the turn's words and speech features, with the call's spectrogram images "
+             "as context."]
+    if result.turn_labels:
+        lines.append(f"Learned from labelled utterances ({spans} spans of calls): "
+                     f"{', '.join(result.turn_labels)}. A call's score for these is the duration-weighted "
+                     "mean of its turns' probabilities; every other label is scored on the whole call.")
+    else:
+        lines.append("Every label was learned from whole calls and is scored on the whole call.")
+    return "\n".join(lines) + "\n"
 
 
 def load_artifact(path: Path) -> LoadedModel:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from models.features import FeatureStore
+from models.features import FeatureStore, span_id
 from models.registry import Comparison, promote_if_better, register, save_artifact
 from models.train import EpochHook, LabeledData, TrainConfig, TrainResult, train_classifier
 from qc.config import Settings
@@ -21,10 +21,15 @@ log = logging.getLogger("callqc.models")
 
 
 def labels_from_warehouse(wh: Warehouse) -> LabeledData:
-    """The latest label of every labeled (call, label) in the warehouse."""
+    """The latest label of every labelled (call, label) and (span of a call, label) in the warehouse;
+    a span's example id is :func:`models.features.span_id`."""
     frame = wh.labels_frame()
-    return LabeledData(tuple((str(c), str(lab), str(v))
-                             for c, lab, v in zip(frame["call_id"], frame["label"], frame["value"])))
+    rows = [(str(c), str(lab), str(v)) for c, lab, v in zip(frame["call_id"], frame["label"], frame["value"])]
+    spans = wh.turn_labels_frame()
+    rows += [(span_id(str(c), a, b), str(lab), str(v))
+             for c, a, b, lab, v in zip(spans["call_id"], spans["start_s"], spans["end_s"], spans["label"],
+                                        spans["value"])]
+    return LabeledData(tuple(rows))
 
 
 def unchanged_since_promoted(wh: Warehouse, data: LabeledData) -> str | None:

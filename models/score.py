@@ -3,6 +3,12 @@
 Scoring reads only stored features and cached encoder outputs (see :mod:`models.features`), so it
 never reruns ASR; the first time a call is scored its frozen-encoder outputs are computed and cached.
 Each score records the model version that made it.
+
+Every turn of a call is scored too (:func:`score_turns`): the model reads the turn as a span of the
+call (its words and speech features, the call's images as context; :func:`models.features.restrict`).
+A label the model learned from labelled spans only (utterances: ``turn_labels`` in the artifact) gets
+its call score from its turns (:func:`aggregate_turns`: the duration-weighted mean of their
+probabilities); any other label is scored on the whole call.
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from models.data import prepare
-from models.features import FeatureStore
+from models.features import FeatureStore, span_id
 from models.registry import LoadedModel, load_artifact
 from qc.config import Settings
-from qc.records import CallResult, Score
+from qc.records import CallResult, Score, Turn, TurnScore
 from qc.rules import RuleSet
 from qc.scorecard import with_scores
 
@@ -63,6 +71,65 @@ def score_features(model: LoadedModel, store: FeatureStore, call_ids: Sequence[s
     return out
 
 
+MIN_TURN_SECONDS = 0.2  # shorter turns (a click, a breath) carry too little to score
+
+
+def score_turns(model: LoadedModel, store: FeatureStore, call_id: str, turns: Sequence[Turn],
+                agents: Mapping[str, str] | None = None) -> list[TurnScore]:
+    """Per-turn scores of a call with stored features: each turn of ``turns`` (the call's stored
+    turns, in order; ``TurnScore.turn`` is the index) at least :data:`MIN_TURN_SECONDS` long, read
+    as a span of the call, every label. One forward pass per call (the same whatever is scored with it)."""
+    from models.train import predict
+
+    picked = [(k, t) for k, t in enumerate(turns) if t.end - t.start >= MIN_TURN_SECONDS]
+    if not picked:
+        return []
+    ids = [span_id(call_id, t.start, t.end) for _, t in picked]
+    prep = prepare(store, ids, model.config, write_cache=False, agents=agents)
+    probs = predict(model.model, prep, batch_size=len(ids))
+    out = []
+    for i, (k, t) in enumerate(picked):
+        for label, values in model.schema.labels:
+            p = probs[label][i]
+            out.append(TurnScore(call_id=call_id, turn=k, start=t.start, end=t.end, role=t.role, label=label,
+                                 model_version=model.version, value=values[int(p.argmax())],
+                                 probabilities={v: round(float(x), 6) for v, x in zip(values, p)}))
+    return out
+
+
+def turn_labels(model: LoadedModel) -> tuple[str, ...]:
+    """The labels the model learned from labelled spans only: their call scores aggregate the turns'."""
+    return tuple(model.meta.get("turn_labels", ()))
+
+
+def aggregate_turns(model: LoadedModel, scores: Sequence[Score], turns: Sequence[TurnScore]) -> list[Score]:
+    """``scores`` (one call's) with each of the model's :func:`turn_labels` scored as the
+    duration-weighted mean of its turns' probabilities (kept as they are where no turn was scored)."""
+    only = set(turn_labels(model))
+    out = []
+    for s in scores:
+        mine = [t for t in turns if t.label == s.label]
+        if s.label not in only or not mine:
+            out.append(s)
+            continue
+        values = model.schema.values(s.label)
+        w = np.array([max(t.end - t.start, 1e-3) for t in mine])
+        p = np.array([[t.probabilities.get(v, 0.0) for v in values] for t in mine])
+        mean = (w[:, None] * p).sum(0) / w.sum()
+        out.append(Score(call_id=s.call_id, label=s.label, model_version=s.model_version,
+                         value=values[int(mean.argmax())],
+                         probabilities={v: round(float(x), 6) for v, x in zip(values, mean)}))
+    return out
+
+
+def score_call(model: LoadedModel, store: FeatureStore, result: CallResult,
+               agents: Mapping[str, str] | None = None) -> tuple[list[Score], list[TurnScore]]:
+    """A stored call's scores and its turns' scores by ``model`` (see :func:`aggregate_turns`)."""
+    scores = score_features(model, store, [result.call_id], agents=agents)
+    turns = score_turns(model, store, result.call_id, result.turns, agents=agents)
+    return aggregate_turns(model, scores, turns), turns
+
+
 @dataclass(frozen=True)
 class ScoringReport:
     version: str | None  # None: no version promoted, nothing scored
@@ -85,7 +152,8 @@ def agents_of(wh: Warehouse, agent_ids: Sequence[str] | None = None) -> dict[str
 
 def score_stored_calls(cfg: Settings, call_ids: Sequence[str], wh: Warehouse | None = None,
                        store: FeatureStore | None = None, save: bool = True) -> ScoringReport:
-    """Score stored calls with the promoted model and (``save``) upsert the scores into the warehouse.
+    """Score stored calls with the promoted model and (``save``) upsert the call scores into the
+    warehouse (:func:`rescore` stores the turn scores and QA scores too).
 
     Calls without stored features are listed in the report (and logged), not scored."""
     from warehouse import Warehouse
@@ -101,7 +169,8 @@ def score_stored_calls(cfg: Settings, call_ids: Sequence[str], wh: Warehouse | N
         missing = tuple(c for c in call_ids if c not in set(have))
         if missing:
             log.warning("%d calls have no stored features and were not scored: %s", len(missing), missing[:5])
-        scores = score_features(loaded(Path(current.artifact_uri)), store, have, agents=agents_of(wh)) if have else []
+        model, agents = loaded(Path(current.artifact_uri)), agents_of(wh)
+        scores = [sc for c in have for sc in score_call(model, store, wh.load_call(c), agents=agents)[0]]
         if save and scores:
             wh.save_scores(scores)
         return ScoringReport(current.version, tuple(scores), missing)
@@ -110,15 +179,16 @@ def score_stored_calls(cfg: Settings, call_ids: Sequence[str], wh: Warehouse | N
             wh.close()
 
 
-def _with_model_scores(result: CallResult, new: Sequence[Score], prior: Sequence[Score], card: RuleSet
-                       ) -> CallResult:
+def _with_model_scores(result: CallResult, new: Sequence[Score], prior: Sequence[Score], card: RuleSet,
+                       turns: Sequence[TurnScore] = ()) -> CallResult:
     """``result`` holding ``new`` (one model version's scores) beside the ``prior`` scores of other
-    versions, with its QA score recomputed from ``new`` alone (what the warehouse keeps: scores of every
-    version, the QA score of the latest scoring)."""
+    versions, and ``turns`` (that version's turn scores) in place of earlier ones, with its QA score
+    recomputed from ``new`` alone (what the warehouse keeps: scores of every version, the turn scores
+    and QA score of the latest scoring)."""
     versions = {s.model_version for s in new}
     kept = [s for s in prior if s.model_version not in versions]
     scored = with_scores(result, new, card)
-    return dataclasses.replace(scored, scores=tuple(kept) + tuple(new))
+    return dataclasses.replace(scored, scores=tuple(kept) + tuple(new), turn_scores=tuple(turns))
 
 
 def score_new_call(cfg: Settings, wh: Warehouse, result: CallResult, store: FeatureStore, card: RuleSet
@@ -131,8 +201,8 @@ def score_new_call(cfg: Settings, wh: Warehouse, result: CallResult, store: Feat
     if current is None:
         return result, None
     agents = agents_of(wh, [result.call.agent_id]) if result.call.agent_id else None
-    new = score_features(loaded(Path(current.artifact_uri)), store, [result.call_id], agents=agents)
-    return _with_model_scores(result, new, wh.call_scores(result.call_id), card), current.version
+    new, turns = score_call(loaded(Path(current.artifact_uri)), store, result, agents=agents)
+    return _with_model_scores(result, new, wh.call_scores(result.call_id), card, turns), current.version
 
 
 @dataclass(frozen=True)
@@ -198,13 +268,11 @@ def rescore(cfg: Settings, wh: Warehouse, call_ids: Sequence[str] | None = None,
             results = [r for r in results if r.call_id not in done]
         if not results:
             continue
-        scores: dict[str, list[Score]] = {r.call_id: [] for r in results}
-        for s in score_features(model, store, list(scores), agents=agents):
-            scores[s.call_id].append(s)
         updated = []
         for r in results:
+            new, turns = score_call(model, store, r, agents=agents)
             try:
-                updated.append(_with_model_scores(r, scores[r.call_id], r.scores, card))
+                updated.append(_with_model_scores(r, new, r.scores, card, turns))
             except ValueError:  # a rule of today's card has no stored result: the call needs reprocessing
                 stale.append(r.call_id)
         parquet.write_calls(updated, cfg.parquet_dir)

@@ -41,7 +41,7 @@ from torch import nn
 
 from models.data import Prepared, concat_prepared, prepare, speech_dim
 from models.evaluate import EvalReport, LabelMetrics, evaluate_predictions, mean_macro_f1
-from models.features import FeatureStore
+from models.features import FeatureStore, call_of, parse_example
 from models.fusion import (Classifier, EnsembleClassifier, FusionClassifier, FusionConfig, PerLabelClassifier,
                            StackedClassifier, branch_config, plain_sum, stack_inputs)
 from models.schema import MISSING, LabelSchema
@@ -149,13 +149,21 @@ def with_speech(cfg: TrainConfig, store: FeatureStore, call_ids: Sequence[str]) 
 
 @dataclass(frozen=True)
 class LabeledData:
-    """Labeled calls: ``rows`` of ``(call_id, label, value)`` (the latest label per call and label)."""
+    """Labeled calls and spans of calls: ``rows`` of ``(example id, label, value)`` (the latest label per
+    example and label); an example id is a call id or a span's (:func:`models.features.span_id`)."""
 
     rows: tuple[tuple[str, str, str], ...]
 
     @property
     def call_ids(self) -> list[str]:
         return sorted({c for c, _, _ in self.rows})
+
+    def turn_labels(self) -> tuple[str, ...]:
+        """The labels every row of which names a span of a call (an utterance), not a whole call."""
+        spans: dict[str, bool] = {}
+        for example, label, _ in self.rows:
+            spans[label] = spans.get(label, True) and parse_example(example)[1] is not None
+        return tuple(sorted(lab for lab, only in spans.items() if only))
 
     def fingerprint(self, extra: str = "") -> str:
         h = hashlib.sha256()
@@ -190,7 +198,7 @@ def strata(targets: Mapping[str, np.ndarray]) -> list[np.ndarray | None]:
 
 def split_calls(call_ids: Sequence[str], targets: Mapping[str, np.ndarray], cfg: TrainConfig,
                 test: Sequence[str] | None = None, groups: Mapping[str, str] | None = None) -> Split:
-    """Stratified split by call. With ``test`` given, those calls are the test split and the rest is
+    """Stratified split by example (a call or a span of one: ``call_ids`` are example ids). With ``test`` given, those calls are the test split and the rest is
     split into train and validation. Strata: all labels' values together, falling back to one label,
     then to none, where a stratum would be too small. With ``groups`` (call id -> group, e.g. agent),
     a group is wholly in one split where there are groups enough (three or more), so that early
@@ -199,15 +207,19 @@ def split_calls(call_ids: Sequence[str], targets: Mapping[str, np.ndarray], cfg:
 
     ids = np.array(list(call_ids))
     keys = strata(targets)
+    spans = any(parse_example(str(c))[1] is not None for c in ids)
+    # the spans of one call are never on both sides of a split (they share its voice and context)
+    group_of = None if groups is None and not spans else \
+        (lambda c: (groups or {}).get(call_of(c)) or f"call:{call_of(c)}")
 
     def cut(pool: np.ndarray, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        if groups is not None:
-            names = sorted({groups.get(c) or f"call:{c}" for c in pool})
+        if group_of is not None:
+            names = sorted({group_of(c) for c in pool})
             if len(names) >= 3:
                 rng = np.random.default_rng(seed)
                 take = max(1, int(round(frac * len(names))))
                 held = set(rng.permutation(names)[:take].tolist())
-                inside = np.array([(groups.get(c) or f"call:{c}") in held for c in pool])
+                inside = np.array([group_of(c) in held for c in pool])
                 if 0 < inside.sum() < len(pool):
                     return pool[~inside], pool[inside]
         where = np.array([pos[c] for c in pool])
@@ -537,6 +549,7 @@ class TrainResult:
     models: dict[str, Classifier]  # every variant trained
     agents: Mapping[str, str] | None = None  # call id -> agent, as given to train_classifier
     data_fingerprint: str = ""  # of the labels alone (LabeledData.fingerprint): what the model learned from
+    turn_labels: tuple[str, ...] = ()  # labels learned from spans only (labelled turns): a call's is their aggregate
 
     @property
     def model_config(self) -> FusionConfig:
@@ -657,4 +670,4 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
     report = EvalReport(variant=kept, variants=variants, test_call_ids=split.test)
     fp = data.fingerprint(json.dumps([cfg.to_json(), list(split.test)], sort_keys=True, default=str))
     return TrainResult(models[kept], cfg, schema, split, report, fp, histories, seconds, models, agents,
-                       data.fingerprint())
+                       data.fingerprint(), data.turn_labels())

@@ -184,6 +184,22 @@ def scores_tab(result: CallResult) -> None:
             probs = pd.DataFrame({"value": list(score.probabilities),
                                   "probability": list(score.probabilities.values())})
             st.bar_chart(probs, x="value", y="probability", horizontal=True, height=max(110, 36 * len(probs)))
+    turn_table(result, version)
+
+
+def turn_table(result: CallResult, version: str) -> None:
+    """Each scored turn with the model's value and confidence per label (the latest scoring's)."""
+    mine = [t for t in result.turn_scores if t.model_version == version]
+    if not mine:
+        return
+    st.markdown("**Per turn**")
+    rows: dict[int, dict[str, object]] = {}
+    for t in mine:
+        turn = result.turns[t.turn] if t.turn < len(result.turns) else None
+        row = rows.setdefault(t.turn, {"start": ui.fmt_seconds(t.start), "role": t.role,
+                                       "text": turn.text if turn is not None else ""})
+        row[t.label] = f"{t.value} ({t.confidence:.0%})"
+    st.dataframe(pd.DataFrame([rows[k] for k in sorted(rows)]), hide_index=True, width="stretch")
 
 
 def spectrogram_tab(result: CallResult) -> None:

@@ -139,6 +139,8 @@ def test_call_detail_tabs_render(dash, tab):
     elif tab == "Model scores":
         assert "m1 (promoted)" in at.selectbox(key="call-model-version").options
         assert "**resolution**" in markdown(at)
+        per_turn = [d.value for d in at.dataframe if {"role", "resolution", "sentiment"} <= set(d.value.columns)]
+        assert len(per_turn) == 1 and len(per_turn[0]) == 3  # the three scored turns of the stored call
     elif tab == "Conversation":
         by_role = at.dataframe[0].value
         assert {"agent", "customer"} <= set(by_role.columns) and "talk time" in by_role.index

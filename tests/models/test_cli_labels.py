@@ -8,6 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
+from models.features import span_id
+from models.retrain import labels_from_warehouse
 from warehouse import Warehouse
 from warehouse.testing import dummy_call_result
 
@@ -56,6 +58,28 @@ def test_labels_import_needs_the_columns(data_dir, tmp_path):
     f.write_text("id,label\na,b\n")
     res = invoke(data_dir, "labels", "import", str(f))
     assert res.exit_code != 0 and "call_id,label,value" in res.output
+
+
+def test_labels_import_spans_with_start_and_end(data_dir, tmp_path):
+    f = tmp_path / "spans.csv"
+    f.write_text("call_id,label,value,start,end\ncall-0,mood,angry,1.5,4\ncall-0,mood,calm,6,9.25\n"
+                 "call-1,mood,sad,,\n")
+    res = invoke(data_dir, "labels", "import", str(f))
+    assert res.exit_code == 0 and "imported 3 labels" in res.output, res.output
+    with Warehouse.from_url(f"sqlite:///{(data_dir / 'callqc.db').resolve()}") as wh:
+        spans = wh.turn_labels_frame()
+        calls = wh.labels_frame()
+        data = labels_from_warehouse(wh)  # what training and cross-validation read
+    c0 = spans.call_id.iloc[0]
+    assert sorted(data.rows) == sorted([(span_id(c0, 1.5, 4.0), "mood", "angry"), (span_id(c0, 6, 9.25), "mood", "calm"),
+                                        (calls.call_id.iloc[0], "mood", "sad")])
+    assert list(zip(spans.external_id, spans.start_s, spans.end_s, spans.value)) == [
+        ("call-0", 1.5, 4.0, "angry"), ("call-0", 6.0, 9.25, "calm")]
+    assert list(zip(calls.external_id, calls.value)) == [("call-1", "sad")]  # no span: the whole call
+    half = tmp_path / "half.csv"
+    half.write_text("call_id,label,value,start\ncall-0,mood,angry,1.5\n")
+    res = invoke(data_dir, "labels", "import", str(half))
+    assert res.exit_code != 0 and "both the columns start and end" in res.output
 
 
 def test_models_list_promote_rollback(data_dir):
