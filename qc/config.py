@@ -55,9 +55,10 @@ class Settings(BaseSettings):
 
     # --- diarization and roles ---------------------------------------------------------------
     diarization_backend: DiarizationBackend = "auto"
-    num_speakers: int | None = Field(2, ge=1)
-    min_speakers: int | None = Field(None, ge=1)
-    max_speakers: int | None = Field(None, ge=1)
+    num_speakers: int | None = Field(None, ge=1, description="Exact speaker count of mono calls; unset "
+                                     "(with no bounds): one or two, chosen per call.")
+    min_speakers: int | None = Field(None, ge=1, description="Lower bound on the speaker count of mono calls.")
+    max_speakers: int | None = Field(None, ge=1, description="Upper bound on the speaker count of mono calls.")
     stereo_agent_channel: int = Field(0, ge=0, le=1)
     role_strategy: RoleStrategy = "greeting"
 

@@ -16,7 +16,8 @@ from qc.config import Settings
 from qc.records import Turn
 
 Hook = Callable[[str, float], None]  # (stage, seconds) progress/timing callback
-MAX_SPEAKERS = 8  # upper bound on the speaker count when none is given
+MAX_SPEAKERS = 8  # upper bound on the speaker count when only a lower bound is given
+DEFAULT_MAX_SPEAKERS = 2  # a call without any count or bound: one speaker or two
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,9 @@ def speaker_bounds(cfg: Settings, num_speakers: int | None = None, min_speakers:
     """(exact count or None, lower bound, upper bound) for one call.
 
     Per-call arguments win over the settings. ``min_speakers``/``max_speakers``, when either is given,
-    replace ``num_speakers`` (whose default, 2, is the usual call); an exact count outside the bounds
-    is an error.
+    replace ``num_speakers``; an exact count outside the bounds is an error. With no count and no
+    bound at all, a call has one or two speakers (``(None, 1, DEFAULT_MAX_SPEAKERS)``): the backend
+    decides, so a voicemail or a labelled utterance is one speaker and a conversation two.
     """
     lo = min_speakers if min_speakers is not None else cfg.min_speakers
     hi = max_speakers if max_speakers is not None else cfg.max_speakers
@@ -55,6 +57,8 @@ def speaker_bounds(cfg: Settings, num_speakers: int | None = None, min_speakers:
     if num_speakers is None and (min_speakers is not None or max_speakers is not None
                                  or cfg.min_speakers is not None or cfg.max_speakers is not None):
         num = None
+    if num is None and lo is None and hi is None:
+        return None, 1, DEFAULT_MAX_SPEAKERS
     lo = lo or 1
     hi = hi or MAX_SPEAKERS
     if lo > hi:

@@ -17,13 +17,22 @@ from qc.vad import VadParams
 
 def test_speaker_bounds_precedence():
     cfg = Settings()
-    assert speaker_bounds(cfg) == (2, 2, 2)  # calls default to two speakers
+    assert speaker_bounds(cfg) == (None, 1, 2)  # calls default to one or two speakers, chosen per call
     assert speaker_bounds(cfg, num_speakers=3) == (3, 3, 3)
     assert speaker_bounds(cfg, min_speakers=1, max_speakers=4) == (None, 1, 4)
-    assert speaker_bounds(Settings(num_speakers=None)) == (None, 1, 8)
+    assert speaker_bounds(Settings(num_speakers=2)) == (2, 2, 2)  # an explicit count is exact
+    assert speaker_bounds(Settings(min_speakers=3)) == (None, 3, 8)
+    assert speaker_bounds(Settings(max_speakers=4)) == (None, 1, 4)
     assert speaker_bounds(Settings(min_speakers=2, max_speakers=3)) == (None, 2, 3)
     with pytest.raises(ValueError):
         speaker_bounds(cfg, num_speakers=5, min_speakers=1, max_speakers=3)
+
+
+def test_speaker_count_from_the_environment_is_exact(monkeypatch):
+    monkeypatch.setenv("QC_NUM_SPEAKERS", "2")
+    assert speaker_bounds(Settings()) == (2, 2, 2)
+    monkeypatch.setenv("QC_NUM_SPEAKERS", "1")
+    assert speaker_bounds(Settings()) == (1, 1, 1)
 
 
 def _speakers(k: int, per: int, spread: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
