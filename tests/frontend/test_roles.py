@@ -72,3 +72,17 @@ def test_stereo_uses_the_channel_map():
     assert given.role_of("SPEAKER_01") == "agent" and given.confidence == 1.0 and given.strategy == "channel"
     default = assign_roles(_rec("stereo", agent_channel=0), turns, [], Settings())
     assert default.role_of("SPEAKER_00") == "agent" and default.confidence == 0.9
+
+
+def test_a_sole_speaker_is_the_agent():
+    """A one-speaker recording (voicemail, labelled utterance): its speaker is the agent whatever it
+    says, and no customer role is made up."""
+    turns = [Turn("c", 0.5, 4.0, 0, "SPEAKER_00"), Turn("c", 5.0, 8.0, 0, "SPEAKER_00")]
+    for text in ("Hi, I'm calling about my bill, I was charged twice.", "Thank you for calling Acme.",
+                 "Kids are talking by the door."):
+        words = [Word("c", 0.5 + 0.2 * k, 0.65 + 0.2 * k, token, 0.9, 0, "SPEAKER_00")
+                 for k, token in enumerate(text.split())]
+        for strategy in ("greeting", "first_speaker", "channel"):
+            result = assign_roles(_rec("mono"), turns, words, Settings(role_strategy=strategy))
+            assert result.speakers == {"SPEAKER_00": "agent"}, (text, strategy)
+            assert 0.5 <= result.confidence <= 1.0

@@ -91,3 +91,17 @@ def test_short_pauses_inside_a_role_count_as_talk():
     assert m.talk_time_agent == pytest.approx(4.0 + 1.2 + 2.0 + 1.6)
     assert m.silence_total == pytest.approx(0.8 + 1.0 + 2.0 + 0.1 + 0.1)
     assert m.silence_longest == pytest.approx(2.0)
+
+
+def test_one_speaker_call_has_the_agent_only():
+    """A voicemail or a labelled utterance: one speaker, the agent role; the customer's metrics are empty."""
+    words = say("hello this is a message about my bill", 0.5) + say("please call me back", 6.0)
+    m = measure(CALL, 10.0, [turn(0.5, 3.7), turn(6.0, 7.5)], words)
+    assert m.talk_time_agent == pytest.approx(3.2 + 1.5) and m.talk_time_customer == 0
+    assert m.talk_ratio_agent == 1.0
+    assert m.turns_agent == 1 and m.turns_customer == 0  # nobody else spoke in the pause
+    assert m.words_per_minute_agent == pytest.approx(12 / (4.7 / 60), abs=0.1)
+    assert m.words_per_minute_customer is None and m.response_latency_customer is None
+    assert m.interruptions_agent == m.interruptions_customer == 0 and m.overtalk_time == 0
+    assert m.silence_total == pytest.approx(2.3) and m.time_to_greeting == pytest.approx(0.5)
+    assert m.sentiment_customer_start is None and m.sentiment_customer_end is None
