@@ -71,10 +71,38 @@ def save_artifact(result: TrainResult, models_dir: Path, version: str | None = N
             "histories": result.histories, "seconds": result.seconds,
         }
         (staging / META).write_text(json.dumps(meta, indent=1, default=float))
-        (staging / "report.md").write_text(result.report.markdown(f"Classifier {version}") + turns_note(result))
+        (staging / "report.md").write_text(result.report.markdown(f"Classifier {version}") + choice_note(result)
+                                           + turns_note(result))
         if png:
             draw_report(result.report, staging / "report.png")
     return final
+
+
+def choice_note(result: TrainResult) -> str:
+    """The report's section on how the kept model was chosen among the fused variants, with the numbers
+    each was judged by (grouped cross-validation on a small labelled set, else the validation split)."""
+    fused = [v for v, h in result.histories.items() if v.startswith("fused") and "val_macro_f1" in h
+             and v != "fused_per_label"]
+    if len(fused) < 2:
+        return ""
+    by_cv = all("cv_scores" in result.histories[v] for v in fused)
+    key = "cv_scores" if by_cv else "val_scores"
+    n = len(result.split.train) + len(result.split.val)
+    how = (f"grouped {result.config.select_folds}-fold cross-validation on the {n} training and validation "
+           f"examples (fewer than {result.config.select_cv_below})" if by_cv
+           else f"the validation split ({len(result.split.val)} examples)")
+    labels = list(result.schema.names)
+    lines = ["", "", "## Model choice", "", f"The fused variants were compared by {how} (macro-F1):", "",
+             "| variant | " + " | ".join(labels) + " |", "| --- |" + " ---: |" * len(labels)]
+    for v in fused:
+        scores = result.histories[v].get(key) or {}
+        cells = [f"{scores[lab]['macro_f1']:.3f}" if lab in scores else "-" for lab in labels]  # type: ignore[index]
+        lines.append(f"| {v} | " + " | ".join(cells) + " |")
+    choice = result.histories.get("fused_per_label", {}).get("choice")
+    kept = (", ".join(f"{lab} from {v}" for lab, v in choice.items()) if choice  # type: ignore[union-attr]
+            else result.report.variant)
+    lines += ["", f"Kept: {kept}; the others were dropped."]
+    return "\n".join(lines) + "\n"
 
 
 def turns_note(result: TrainResult) -> str:

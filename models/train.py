@@ -67,6 +67,10 @@ class TrainConfig:
     # L2 penalty on the speech features' linear heads, as a logistic regression's: speech_l2 / (training
     # calls) times the squared weights, added to the mean cross-entropy (5: scikit-learn's C = 0.1)
     speech_l2: float = 5.0
+    # under this many training + validation examples one validation split is too small to choose among
+    # the fused variants: they are compared by grouped cross-validation on those examples instead
+    select_cv_below: int = 500
+    select_folds: int = 3
     max_epochs: int = 60
     refit: bool = True  # after early stopping, train again on training + validation calls for as many epochs
     patience: int = 10  # epochs without a better validation score before stopping
@@ -509,6 +513,31 @@ def fit_stacked(cfg: TrainConfig, schema: LabelSchema, branches: Mapping[str, Fu
     return model, info
 
 
+def cv_scores(cfg: TrainConfig, model_cfg: FusionConfig, schema: LabelSchema, prep: Prepared,
+              y: Mapping[str, np.ndarray], groups: Mapping[str, str] | None, folds: int) -> dict[str, LabelMetrics]:
+    """Out-of-fold metrics of one variant on ``prep`` (the training and validation examples): ``folds``
+    folds grouped like the splits (an agent's examples, a call's spans together), each model early-stopped
+    on a validation share of its own training folds."""
+    from models.crossval import grouped_folds
+
+    ids = prep.call_ids
+    group_of = [(groups or {}).get(call_of(c)) or f"call:{call_of(c)}" for c in ids]
+    first = max(schema.names, key=lambda lab: int((y[lab] != MISSING).sum()))
+    pred = {lab: np.full(len(ids), MISSING) for lab in schema.names}
+    pos = {c: i for i, c in enumerate(ids)}
+    quiet = replace(cfg, refit=False, progress=False)
+    for held in grouped_folds(group_of, y[first], folds, cfg.seed):
+        rest = np.setdiff1d(np.arange(len(ids)), held)
+        inner = split_calls([ids[i] for i in rest], {lab: v[rest] for lab, v in y.items()}, cfg, test=(),
+                            groups=groups if groups is not None else {})
+        tr, va = [pos[c] for c in inner.train], [pos[c] for c in inner.val]
+        model, _ = fit(quiet, model_cfg, schema, prep.subset(tr), {lab: v[tr] for lab, v in y.items()},
+                       prep.subset(va), {lab: v[va] for lab, v in y.items()}, name="cv")
+        for lab, p in predict(model, prep.subset(list(held))).items():
+            pred[lab][held] = p.argmax(1)
+    return evaluate_predictions(schema, y, pred)
+
+
 def per_label_choice(val: Mapping[str, Mapping[str, LabelMetrics]], preference: Sequence[str]
                      ) -> dict[str, str]:
     """label -> the variant with the best validation macro-F1 on it (``val``: variant -> label ->
@@ -642,13 +671,29 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
         models[variant] = model
         variants[variant] = _scores(model, parts["test"], y(split.test), schema)
     fused = [v for v in order if v.startswith("fused")] or order
-    kept = max(fused, key=lambda v: float(histories[v]["val_macro_f1"]))  # type: ignore[arg-type]
     both = [v for v in fused if v.startswith("fused")]  # they read the same inputs: one model can hold them
+    chosen_on = len(split.train) + len(split.val)
+    by_cv = (len(both) > 1 and cfg.select_folds > 1 and chosen_on < cfg.select_cv_below
+             and not any(v.removesuffix(LEX) in ("fused_stacked", "fused_latent") for v in both))
+    if by_cv:  # a small labelled set: choose on out-of-fold predictions of all training + validation examples
+        inner = [pos[c] for c in (*split.train, *split.val)]
+        for v in both:
+            t0 = time.perf_counter()
+            whole = prepared[json.dumps([vconfig(v).modalities, asdict(vconfig(v).text), asdict(vconfig(v).image)],
+                                        sort_keys=True)].subset(inner)
+            scores = cv_scores(cfg, vconfig(v), schema, whole, {lab: t[inner] for lab, t in targets.items()},
+                               groups, cfg.select_folds)
+            histories[v]["cv_scores"] = {lab: asdict(m) for lab, m in scores.items()}
+            histories[v]["cv_macro_f1"] = mean_macro_f1(scores)
+            seconds[f"select.{v}"] = time.perf_counter() - t0
+    score_key = "cv_macro_f1" if by_cv else "val_macro_f1"
+    kept = max(fused, key=lambda v: float(histories[v].get(score_key, histories[v]["val_macro_f1"])))  # type: ignore[arg-type]
     if cfg.per_label and len(both) > 1:
-        # validation scores of the models as early stopping saw them (a refit model has trained on the
-        # validation calls)
-        val = {v: {lab: LabelMetrics(**m) for lab, m in histories[v]["val_scores"].items()}  # type: ignore[union-attr]
-               if "val_scores" in histories[v] else _scores(models[v], parts_of(v)["val"], y(split.val), schema)
+        # cross-validated scores (small sets), else validation scores of the models as early stopping saw
+        # them (a refit model has trained on the validation calls)
+        key = "cv_scores" if by_cv else "val_scores"
+        val = {v: {lab: LabelMetrics(**m) for lab, m in histories[v][key].items()}  # type: ignore[union-attr]
+               if key in histories[v] else _scores(models[v], parts_of(v)["val"], y(split.val), schema)
                for v in both}
         # on a tie, a model averaged over several (an ensemble, the stacked fold models) before a single
         # one: as good on validation, it has less variance on calls unlike those it was chosen on

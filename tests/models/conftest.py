@@ -62,9 +62,10 @@ def toy_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[FeatureStore, L
 
 
 def quick_config(**kw) -> TrainConfig:
-    """Short training for the tests of the machinery (no refit on the validation calls unless asked)."""
-    return replace(TrainConfig(max_epochs=25, patience=6, test_frac=0.3, val_frac=0.2, progress=False, refit=False),
-                   **kw)
+    """Short training for the tests of the machinery (no refit on the validation calls, and no choice by
+    cross-validation on a small labelled set, unless asked)."""
+    return replace(TrainConfig(max_epochs=25, patience=6, test_frac=0.3, val_frac=0.2, progress=False, refit=False,
+                               select_cv_below=0), **kw)
 
 
 # every variant the trainer knows, for the tests of the per-label, stacked and latent machinery

@@ -163,3 +163,34 @@ def test_a_label_only_in_the_prosody_is_learned_by_the_audio_branch(tmp_path):
     cfg = quick_config(variants=("audio_only",), model=replace(FusionConfig(), image=ImageConfig(prosody=False)))
     without = train_classifier(data, store, cfg)
     assert without.report.metrics["volume"].macro_f1 <= 0.7, without.report.table()
+
+
+def test_a_small_labelled_set_chooses_among_fused_variants_by_grouped_cross_validation(toy_store, tmp_path):
+    from models.registry import save_artifact
+
+    store, data = toy_store
+    cfg = quick_config(variants=("fused_gated", "fused_gated-images"), select_folds=3, select_cv_below=500,
+                       max_epochs=12, patience=4)
+    res = train_classifier(data, store, cfg)
+    n = len(res.split.train) + len(res.split.val)
+    assert n < cfg.select_cv_below
+    for v in cfg.variants:
+        cv = res.histories[v]["cv_scores"]
+        assert set(cv) == {"pace", "tone"} and all(0 <= m["macro_f1"] <= 1 for m in cv.values())
+        assert cv["pace"]["support"] == n  # every training and validation call predicted once
+    best = max(cfg.variants, key=lambda v: res.histories[v]["cv_macro_f1"])
+    choice = res.histories.get("fused_per_label", {}).get("choice")
+    assert res.report.variant == ("fused_per_label" if choice else best)
+    if choice:
+        for lab, v in choice.items():
+            assert res.histories[v]["cv_scores"][lab]["macro_f1"] == max(
+                res.histories[w]["cv_scores"][lab]["macro_f1"] for w in cfg.variants)
+    report = (save_artifact(res, tmp_path / "models", png=False) / "report.md").read_text()
+    assert "## Model choice" in report and "grouped 3-fold cross-validation" in report
+    assert "| fused_gated-images |" in report and "the others were dropped" in report
+
+    # a large enough set keeps choosing on the validation split, and says so
+    big = train_classifier(data, store, quick_config(variants=cfg.variants, select_cv_below=10, max_epochs=4))
+    assert not any("cv_scores" in big.histories[v] for v in cfg.variants)
+    report = (save_artifact(big, tmp_path / "big", png=False) / "report.md").read_text()
+    assert "the validation split" in report
