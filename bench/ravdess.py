@@ -97,10 +97,10 @@ def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
 
 
 def environment(work: Path) -> dict[str, str]:
-    """The settings of the import: one speaker per recording, data under ``work``, greedy decoding
-    (every clip says one of two known sentences; the encoder states the classifier reads are the same
-    whatever the beam)."""
-    return {**os.environ, "QC_DATA_DIR": str(work / "data"), "QC_NUM_SPEAKERS": "1", "QC_ASR_BEAM_SIZE": "1",
+    """The settings of the import: the defaults (a mono recording of one voice is diarized as one
+    speaker), data under ``work``, greedy decoding (every clip says one of two known sentences; the
+    encoder states the classifier reads are the same whatever the beam)."""
+    return {**os.environ, "QC_DATA_DIR": str(work / "data"), "QC_ASR_BEAM_SIZE": "1",
             "HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "0"}
 
 
