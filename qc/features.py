@@ -132,7 +132,7 @@ def _spread(n: int) -> np.ndarray:
 
 
 def turn_features(rec: Recording, turns: Sequence[Turn], states: TurnStates, width: int,
-                  egemaps_seconds: float = 10.0) -> TurnFeatures:
+                  egemaps_seconds: float = 4.0) -> TurnFeatures:
     """Per-turn features of an analysed call: ``states`` are the Whisper encoder states transcription
     pooled for exactly these ``turns`` (same order); ``width``: the encoder's width; eGeMAPS on at most
     ``egemaps_seconds`` of each speaker's turns (:func:`egemaps_turns`)."""
