@@ -554,7 +554,9 @@ def per_label_model(choice: Mapping[str, str], models: Mapping[str, Classifier],
     first = models[used[0]].cfg
     # the composite reads what its parts read: n-grams where any part's text branch does
     text = next((models[v].cfg.text for v in used if models[v].cfg.text.ngram_buckets), first.text)
-    cfg = replace(first, text=text, fusion="per_label", members=1, parts=tuple((v, models[v].cfg) for v in used),
+    # and the spectrogram images where any part's audio branch does (a "-images" part ignores them)
+    image = next((models[v].cfg.image for v in used if models[v].cfg.image.images), first.image)
+    cfg = replace(first, text=text, image=image, fusion="per_label", members=1, parts=tuple((v, models[v].cfg) for v in used),
                   choice=tuple(choice.items()))
     model = PerLabelClassifier(cfg, schema.sizes())
     for v in used:
@@ -677,15 +679,22 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
              and not any(v.removesuffix(LEX) in ("fused_stacked", "fused_latent") for v in both))
     if by_cv:  # a small labelled set: choose on out-of-fold predictions of all training + validation examples
         inner = [pos[c] for c in (*split.train, *split.val)]
-        for v in both:
-            t0 = time.perf_counter()
-            whole = prepared[json.dumps([vconfig(v).modalities, asdict(vconfig(v).text), asdict(vconfig(v).image)],
-                                        sort_keys=True)].subset(inner)
-            scores = cv_scores(cfg, vconfig(v), schema, whole, {lab: t[inner] for lab, t in targets.items()},
-                               groups, cfg.select_folds)
-            histories[v]["cv_scores"] = {lab: asdict(m) for lab, m in scores.items()}
-            histories[v]["cv_macro_f1"] = mean_macro_f1(scores)
-            seconds[f"select.{v}"] = time.perf_counter() - t0
+        try:
+            for v in both:
+                t0 = time.perf_counter()
+                key = json.dumps([vconfig(v).modalities, asdict(vconfig(v).text), asdict(vconfig(v).image)],
+                                 sort_keys=True)
+                scores = cv_scores(cfg, vconfig(v), schema, prepared[key].subset(inner),
+                                   {lab: t[inner] for lab, t in targets.items()}, groups, cfg.select_folds)
+                histories[v]["cv_scores"] = {lab: asdict(m) for lab, m in scores.items()}
+                histories[v]["cv_macro_f1"] = mean_macro_f1(scores)
+                seconds[f"select.{v}"] = time.perf_counter() - t0
+        except ValueError as exc:  # too few groups (agents) or examples for the folds: one validation split
+            log.warning("choosing on the validation split: %s", exc)
+            by_cv = False
+            for v in both:
+                histories[v].pop("cv_scores", None)
+                histories[v].pop("cv_macro_f1", None)
     score_key = "cv_macro_f1" if by_cv else "val_macro_f1"
     kept = max(fused, key=lambda v: float(histories[v].get(score_key, histories[v]["val_macro_f1"])))  # type: ignore[arg-type]
     if cfg.per_label and len(both) > 1:

@@ -110,3 +110,18 @@ def test_single_modality_models_are_not_combined_per_label(toy_store, monkeypatc
     result = train_classifier(data, store, quick_config(variants=("text_only", "audio_only"), max_epochs=3))
     assert "fused_per_label" not in result.report.variants
     assert result.report.variant in ("text_only", "audio_only")
+
+
+def test_a_model_without_images_beside_one_with_them_scores_each_label(toy_store, models_dir):
+    """The default pair (fused_gated with and without the spectrogram images): the composite reads the
+    images for the part that does, and the part without them ignores them."""
+    store, data = toy_store
+    res = train_classifier(data, store, quick_config(variants=("fused_gated", "fused_gated-images"), max_epochs=3,
+                                                     per_label=False))
+    # the first part chosen reads no images: the composite must still ask for them
+    model = per_label_model({"pace": "fused_gated-images", "tone": "fused_gated"}, res.models, res.schema)
+    assert model.cfg.image.images
+    kept = dataclasses.replace(res, model=model)
+    loaded = load_artifact(save_artifact(kept, models_dir, png=False))
+    scores = score_features(loaded, store, list(res.split.test))
+    assert {s.label for s in scores} == {"pace", "tone"} and len(scores) == 2 * len(res.split.test)

@@ -194,3 +194,12 @@ def test_a_small_labelled_set_chooses_among_fused_variants_by_grouped_cross_vali
     assert not any("cv_scores" in big.histories[v] for v in cfg.variants)
     report = (save_artifact(big, tmp_path / "big", png=False) / "report.md").read_text()
     assert "the validation split" in report
+
+
+def test_too_few_agents_for_the_selection_folds_falls_back_to_the_validation_split(toy_store):
+    store, data = toy_store
+    cfg = quick_config(variants=("fused_gated", "fused_gated-images"), select_cv_below=500, max_epochs=3)
+    two_agents = {c: f"agent{i % 2}" for i, c in enumerate(data.call_ids)}
+    res = train_classifier(data, store, cfg, groups=two_agents)  # 2 groups cannot make 3 folds
+    assert not any("cv_scores" in res.histories[v] for v in cfg.variants)
+    assert res.report.variant in (*cfg.variants, "fused_per_label")
