@@ -51,6 +51,9 @@ def sql_frames(url: str) -> dict[str, pd.DataFrame]:
                                   "ORDER BY call_id, label, model_version", engine),
             "qa": pd.read_sql("SELECT call_id, score, passed, breakdown FROM qa_scores ORDER BY call_id", engine),
             "words": pd.read_sql("SELECT call_id, seq, start_s, text FROM words ORDER BY call_id, seq", engine),
+            "turns": pd.read_sql("SELECT call_id, seq, start_s, end_s FROM turns ORDER BY call_id, seq", engine),
+            "turn_scores": pd.read_sql("SELECT call_id, seq, label, model_version, value, probabilities "
+                                       "FROM turn_scores ORDER BY call_id, seq, label", engine),
         }
     finally:
         engine.dispose()
@@ -77,6 +80,15 @@ def check_consistent(cfg: Settings, frames: dict[str, pd.DataFrame], version: st
     pq = parquet_scores(cfg)
     assert len(pq) == len(scores)
     assert list(pq.model_version) == list(scores.model_version) and list(pq.value) == list(scores.value)
+    # every turn long enough is scored, every label, by the version that scored the call (SQL = Parquet)
+    turns, per_turn = frames["turns"], frames["turn_scores"]
+    scored = turns[turns.end_s - turns.start_s >= 0.2]
+    assert len(scored) > 6 and len(per_turn) == 2 * len(scored) and set(per_turn.model_version) == {version}
+    assert set(zip(per_turn.call_id, per_turn.seq)) == set(zip(scored.call_id, scored.seq))
+    pt = ds.dataset(cfg.parquet_dir / "turn_scores", format="parquet", partitioning="hive").to_table().to_pandas()
+    pt = pt.sort_values(["call_id", "seq", "label"]).reset_index(drop=True)
+    assert list(zip(pt.call_id, pt.seq, pt.label, pt.value)) == list(
+        zip(per_turn.call_id, per_turn.seq, per_turn.label, per_turn.value))
     calls = ds.dataset(cfg.parquet_dir / "calls", format="parquet", partitioning="hive").to_table().to_pandas()
     got = dict(zip(calls.call_id, calls.qa_score))
     assert got == pytest.approx(dict(zip(qa.call_id, qa.score)))
@@ -116,7 +128,7 @@ def test_nightly_scores_with_the_promoted_model_and_rescore_replaces_it(small_st
     env = {"QC_DATA_DIR": str(cfg.data_dir)}
     res = CliRunner().invoke(app, ["rescore"], env=env)  # the same version again: the same stored rows
     assert res.exit_code == 0 and f"rescored 3 calls with model {v1}" in res.output, res.output
-    for name in ("scores", "qa", "words"):
+    for name in ("scores", "qa", "words", "turn_scores"):
         pd.testing.assert_frame_equal(sql_frames(cfg.db_url)[name], before[name])
     res = CliRunner().invoke(app, ["models", "promote", v2], env=env)
     assert res.exit_code == 0, res.output
