@@ -675,7 +675,8 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
     fused = [v for v in order if v.startswith("fused")] or order
     both = [v for v in fused if v.startswith("fused")]  # they read the same inputs: one model can hold them
     chosen_on = len(split.train) + len(split.val)
-    by_cv = (len(both) > 1 and cfg.select_folds > 1 and chosen_on < cfg.select_cv_below
+    # (and at least a few examples per fold: a handful of calls is not cross-validated at all)
+    by_cv = (len(both) > 1 and cfg.select_folds > 1 and 10 * cfg.select_folds <= chosen_on < cfg.select_cv_below
              and not any(v.removesuffix(LEX) in ("fused_stacked", "fused_latent") for v in both))
     if by_cv:  # a small labelled set: choose on out-of-fold predictions of all training + validation examples
         inner = [pos[c] for c in (*split.train, *split.val)]
