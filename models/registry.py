@@ -201,7 +201,8 @@ def compare_with_promoted(wh: Warehouse, store: FeatureStore, candidate: LoadedM
     if current is None:
         f1 = evaluate_on(candidate, store, rows, test, candidate.schema.names, agents)
         return Comparison(candidate.version, None, len(test), candidate.schema.names, f1, None, True,
-                          "no version is promoted yet")
+                          f"the first version (none was promoted before); mean macro-F1 {f1:.3f} on its "
+                          f"{len(test)} test calls")
     old = load_artifact(Path(current.artifact_uri))
     shared = tuple(lab for lab in candidate.schema.names
                    if lab in old.schema.names and old.schema.values(lab) == candidate.schema.values(lab))

@@ -83,7 +83,7 @@ class TrainConfig:
     test_frac: float = 0.15
     seed: int = 0
     torch_threads: int = 0  # 0: torch's default
-    progress: bool = True  # tqdm bar per variant
+    progress: bool = True  # a progress bar per variant, on a terminal
 
     def to_json(self) -> dict[str, object]:
         d = asdict(self)
@@ -321,7 +321,8 @@ def fit(cfg: TrainConfig, model_cfg: FusionConfig, schema: LabelSchema, train: P
     yt = {lab: torch.from_numpy(v) for lab, v in y_train.items()}
     rng = np.random.default_rng(cfg.seed)
     best, best_loss, best_state, best_epoch, history = -1.0, np.inf, copy.deepcopy(model.state_dict()), 0, []
-    bar = tqdm(range(cfg.max_epochs), desc=name, disable=not cfg.progress, leave=False)
+    # disable=None: the bar shows on a terminal only
+    bar = tqdm(range(cfg.max_epochs), desc=name, disable=None if cfg.progress else True, leave=False)
     for epoch in bar:
         model.train()
         order = rng.permutation(len(train.call_ids))

@@ -3,13 +3,15 @@
 Importing :mod:`qc` turns third-party telemetry off before any of those libraries is imported:
 call recordings are private, and nothing about them may leave the machine by default. It also puts
 NumPy's BLAS on one thread (:mod:`qc._threads`), so that a call gives the same results in whichever
-process runs it.
+process runs it. Progress bars show only on a terminal (:mod:`qc._progress`).
 """
 
 from qc._privacy import disable_telemetry
+from qc._progress import bars_off_unless_terminal
 from qc._threads import pin_blas_threads
 
 disable_telemetry()
 pin_blas_threads()
+bars_off_unless_terminal()
 
 __version__ = "0.1.0"
