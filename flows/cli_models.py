@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
         ngram_buckets: int = typer.Option(0, "--ngram-buckets", min=0,
                                           help="Text branch's lexical channel (hashed word 1-2 grams per "
                                                "role) in every variant, this many buckets. 0 (default): "
-                                               "each fused variant trains with it (+lex) and without."),
+                                               "off (a \"+lex\" variant turns it on for itself)."),
         epochs: int = typer.Option(60, "--epochs", min=1, help="Most epochs (early stopping ends sooner)."),
         seed: int = typer.Option(0, "--seed"),
         promote: bool = typer.Option(True, "--promote/--no-promote", help="Promote if better than the promoted one."),

@@ -120,6 +120,11 @@ def lexical(base: FusionConfig, buckets: int) -> FusionConfig:
 NO_IMAGES = "-images"  # variant suffix: the same variant without the spectrogram images in its audio branch
 
 
+def base_variant(variant: str) -> str:
+    """The variant without its ``+lex`` and ``-images`` suffixes: what kind of model trains."""
+    return variant.removesuffix(NO_IMAGES).removesuffix(LEX)
+
+
 def variant_config(base: FusionConfig, variant: str, lexical_buckets: int = 8192) -> FusionConfig:
     """The model a variant trains: ``text_only``, ``audio_only``, ``fused_<fusion>``, any of them with
     the suffix ``+lex`` (the text branch's lexical channel on, ``lexical_buckets`` buckets) or
@@ -643,21 +648,26 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
 
     order = list(dict.fromkeys(cfg.variants))
     if cfg.model.text.ngram_buckets:  # every variant reads n-grams already: a "+lex" one would repeat another
-        order = list(dict.fromkeys(v.removesuffix(LEX) for v in order))
-    for stacked in [v for v in order if v.removesuffix(LEX) == "fused_stacked"]:
+        order = list(dict.fromkeys(v.replace(LEX, "") for v in order))
+
+    def singles(stacked: str) -> tuple[str, str]:  # the single-modality models a stacked variant is made of
+        lex = LEX if stacked.removesuffix(NO_IMAGES).endswith(LEX) else ""
+        return f"text_only{lex}", "audio_only" + (NO_IMAGES if stacked.endswith(NO_IMAGES) else "")
+
+    for stacked in [v for v in order if base_variant(v) == "fused_stacked"]:
         # made of the single-modality models: they train first
-        lex = LEX if stacked.endswith(LEX) else ""
-        order = [v for v in (f"text_only{lex}", "audio_only") if v not in order] + order
-    order.sort(key=lambda v: v.removesuffix(LEX) == "fused_stacked")
+        order = [v for v in singles(stacked) if v not in order] + order
+    order.sort(key=lambda v: base_variant(v) == "fused_stacked")
     for variant in order:
         parts = parts_of(variant)
         t0 = time.perf_counter()
-        base, lex = variant.removesuffix(LEX), LEX if variant.endswith(LEX) else ""
+        base = base_variant(variant)
         if base == "fused_stacked":
-            single = {"text": parts_of(f"text_only{lex}"), "audio": parts_of("audio_only")}
+            text_only, audio_only = singles(variant)
+            single = {"text": parts_of(text_only), "audio": parts_of(audio_only)}
             model, hist = fit_stacked(
                 replace(cfg, model=vconfig(variant)), schema,
-                {"text": models[f"text_only{lex}"], "audio": models["audio_only"]},  # type: ignore[dict-item]
+                {"text": models[text_only], "audio": models[audio_only]},  # type: ignore[dict-item]
                 {m: p["train"] for m, p in single.items()}, y(split.train),
                 {m: p["val"] for m, p in single.items()}, y(split.val), hook=hook, name=variant,
                 trained=fold_models)
@@ -678,7 +688,7 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
     chosen_on = len(split.train) + len(split.val)
     # (and at least a few examples per fold: a handful of calls is not cross-validated at all)
     by_cv = (len(both) > 1 and cfg.select_folds > 1 and 10 * cfg.select_folds <= chosen_on < cfg.select_cv_below
-             and not any(v.removesuffix(LEX) in ("fused_stacked", "fused_latent") for v in both))
+             and not any(base_variant(v) in ("fused_stacked", "fused_latent") for v in both))
     if by_cv:  # a small labelled set: choose on out-of-fold predictions of all training + validation examples
         inner = [pos[c] for c in (*split.train, *split.val)]
         try:

@@ -105,3 +105,23 @@ def test_stacker_reads_probabilities_beside_log_probabilities_and_old_models_sti
     del old["stack_probs"]
     assert FusionConfig.from_json(old).stack_probs is False
     assert StackedClassifier(FusionConfig.from_json(old), {"mood": 3}).stack["mood"].weight.shape == (3, 6)
+
+
+def test_stacked_and_latent_variants_without_images_train_as_what_they_name(toy_store):
+    """``-images`` on a stacked or latent variant keeps its kind: the stacked model is made of the
+    single-modality models without images, the latent one is an ensemble (it once fell through to a
+    plain network, or failed)."""
+    from models.fusion import EnsembleClassifier
+    from models.train import base_variant, train_classifier
+
+    from tests.models.conftest import quick_config
+
+    assert base_variant("fused_stacked+lex-images") == "fused_stacked" == base_variant("fused_stacked")
+    store, data = toy_store
+    res = train_classifier(data, store, quick_config(variants=("fused_stacked-images", "fused_latent-images"),
+                                                     max_epochs=4, latent_members=2, stack_folds=2))
+    stacked, latent = res.models["fused_stacked-images"], res.models["fused_latent-images"]
+    assert isinstance(stacked, StackedClassifier) and isinstance(latent, EnsembleClassifier)
+    assert "audio_only-images" in res.models and "audio_only" not in res.models
+    assert not stacked.cfg.image.images and not latent.cfg.image.images
+    assert all(not m.cfg.image.images for m in stacked.branches["audio"])
