@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--group-by", default="agent_id", choices=GROUP_BY)
-    ap.add_argument("--variants", default=f"{DEFAULT},fused_gated,fused_gated-images",
+    ap.add_argument("--variants", default=f"{DEFAULT},fused_concat,fused_concat-images",
                     help=f"Comma-separated; {DEFAULT!r} is the default training (its variants, its choice).")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)

@@ -56,10 +56,9 @@ def register(app: typer.Typer) -> None:
         train_layers: int = typer.Option(1, "--train-layers", min=1, help="MiniLM top layers trained or adapted."),
         image_encoder: str = typer.Option("", "--image-encoder",
                                           help="scratch | efficientnet-lite0 | a weights path (default: QC_IMAGE_ENCODER)"),
-        ngram_buckets: int = typer.Option(0, "--ngram-buckets", min=0,
+        ngram_buckets: int = typer.Option(None, "--ngram-buckets", min=0, show_default=False,
                                           help="Text branch's lexical channel (hashed word 1-2 grams per "
-                                               "role) in every variant, this many buckets. 0 (default): "
-                                               "off (a \"+lex\" variant turns it on for itself)."),
+                                               "role): this many buckets (default 8192); 0 turns it off."),
         epochs: int = typer.Option(60, "--epochs", min=1, help="Most epochs (early stopping ends sooner)."),
         seed: int = typer.Option(0, "--seed"),
         promote: bool = typer.Option(True, "--promote/--no-promote", help="Promote if better than the promoted one."),

@@ -13,15 +13,13 @@ Three ways to train it (``TextConfig.mode``):
 - ``lora``: LoRA adapters (``peft``) on the query/value projections of the top ``train_layers``
   layers; the lower layers are cached as for ``finetune``.
 
-Beside the encoder, an optional lexical channel (``ngram_buckets`` > 0, ``callqc train
---ngram-buckets 8192``): each role's words and word pairs, hashed into buckets (:func:`role_ngrams`),
-through a small learned low-rank map, added to the branch's vector. A mean-pooled sentence vector
-blurs one short phrase among the rest of its turn ("look, I already told you" before a question
-about the account), while the phrase's words themselves are unmistakable. Hashing needs no
-vocabulary fitted or stored, so a model reads any words, and is the same in every process. It is
-off by default: on the synthetic bench (3 seeds) it raised agent politeness, a label said in set
-phrases, but lowered customer emotion in every fused variant, most in latent-cue fusion, whose voice
-branch learns less once the words' channel fits the training calls.
+Beside the encoder, a lexical channel (``ngram_buckets`` > 0, on by default; ``callqc train
+--ngram-buckets 0`` turns it off): each role's words and word pairs, hashed into buckets
+(:func:`role_ngrams`), through a small learned low-rank map, added to the branch's vector. A
+mean-pooled sentence vector blurs one short phrase among the rest of its turn ("look, I already told
+you" before a question about the account), while the phrase's words themselves are unmistakable: the
+words that make a label (a greeting, a set apology, a competitor's name) are read as such. Hashing
+needs no vocabulary fitted or stored, so a model reads any words, and is the same in every process.
 """
 
 from __future__ import annotations
@@ -45,6 +43,8 @@ N_ROLES = 2
 TextMode = Literal["frozen", "finetune", "lora"]
 
 
+NGRAM_BUCKETS = 8192  # the lexical channel's hashed buckets per role, by default
+
 @dataclass(frozen=True)
 class TextConfig:
     encoder: str = "minilm"  # alias, local path or hub id (see qc.assets.text_encoder_path)
@@ -56,7 +56,7 @@ class TextConfig:
     lora_alpha: int = 16
     turn_dim: int = 128  # each window's vector is mapped by a learned MLP before pooling over the role's turns
     out_dim: int = 256
-    ngram_buckets: int = 0  # lexical channel: hashed word 1-2 grams per role (0: off; e.g. 8192)
+    ngram_buckets: int = NGRAM_BUCKETS  # lexical channel: hashed word 1-2 grams per role (0: off)
     ngram_rank: int = 32  # ... mapped through this many dimensions
 
     def ngram_key(self) -> str:

@@ -7,21 +7,17 @@ stay in one split, so validation hears voices training did not. Each variant tra
 split with AdamW, linear warmup then linear decay, class-weighted cross-entropy per head (calls missing a
 label are masked out of that head), and early stopping on the validation mean macro-F1; seeds are fixed.
 
-By default one fused model (``fused_gated``: text branch and audio branch, a learned gate between them)
-trains with and without the spectrogram images in its audio branch (``fused_gated-images``), and the
-validation split keeps the better, per label (:class:`models.fusion.PerLabelClassifier` where labels
-differ); ``text_only`` and ``audio_only`` train beside them for the report: what each modality alone
-scores on the same split. The audio branch reads each role's speech features (Whisper
-encoder statistics and eGeMAPS, the agent's against that agent's own baseline), prosody and spectrogram
-images. Other fusions can be named in ``TrainConfig.variants`` (``fused_concat``, ``fused_latent``,
-``fused_stacked``, any with ``+lex``); when several fused variants train, the one with the best
-validation score is kept, or with ``per_label`` a :class:`models.fusion.PerLabelClassifier` of the best
-per label.
-
-``fused_latent`` is an ensemble of ``latent_members`` latent-cue models. ``fused_stacked`` (late
-fusion) is per label a linear layer over a text and an audio model's log-probabilities, fitted on
-*out-of-fold* predictions of the training split. ``<variant>+lex`` turns on the text branch's lexical
-channel (hashed word n-grams per role, :func:`models.text.role_ngrams`).
+By default one fused model (``fused_concat``: the text branch's and the audio branch's vectors side
+by side into one network) trains with and without the spectrogram images in its audio branch
+(``fused_concat-images``), and the better one is kept, per label (:class:`models.fusion.PerLabelClassifier`
+where labels differ); ``text_only`` and ``audio_only`` train beside them for the report: what each
+modality alone scores on the same split. On a small labelled set the choice is by grouped
+cross-validation of the training and validation examples instead of one validation split. The audio
+branch reads each role's speech features (Whisper encoder statistics and eGeMAPS, the agent's against
+that agent's own baseline), prosody and spectrogram images; the text branch reads the turns through
+MiniLM and, in the lexical channel, their hashed words. ``fused_gated`` (a learned gate between the
+branches) can be named in ``TrainConfig.variants``; ``<variant>+lex`` turns the lexical channel on
+for a variant where the configuration has it off, ``<variant>-images`` leaves the images out.
 """
 
 from __future__ import annotations
@@ -42,8 +38,7 @@ from torch import nn
 from models.data import Prepared, concat_prepared, prepare, speech_dim
 from models.evaluate import EvalReport, LabelMetrics, evaluate_predictions, mean_macro_f1
 from models.features import FeatureStore, call_of, parse_example
-from models.fusion import (Classifier, EnsembleClassifier, FusionClassifier, FusionConfig, PerLabelClassifier,
-                           StackedClassifier, branch_config, plain_sum, stack_inputs)
+from models.fusion import Classifier, FusionClassifier, FusionConfig, PerLabelClassifier
 from models.schema import MISSING, LabelSchema
 
 log = logging.getLogger("callqc.models")
@@ -54,16 +49,12 @@ EpochHook = Callable[[str, int, float, float], None]  # (variant, epoch, train l
 @dataclass(frozen=True)
 class TrainConfig:
     model: FusionConfig = field(default_factory=FusionConfig)
-    # one fused model with and one without the spectrogram images (validation decides, per label, what
-    # the images earn); the single-modality models beside them say what each modality adds (the
-    # training report compares them). Other variants (fused_concat, fused_latent, fused_stacked, "+lex")
-    # can be named; they are not trained by default
-    variants: tuple[str, ...] = ("fused_gated", "fused_gated-images", "text_only", "audio_only")
-    lexical_buckets: int = 8192  # "+lex" variants: the text branch's lexical channel (hashed word n-grams)
-    latent_members: int = 5  # fused_latent: models trained with different seeds, their probabilities averaged
+    # one fused model with and one without the spectrogram images (the data decide, per label, what the
+    # images earn); the single-modality models beside them say what each modality adds (the training
+    # report compares them)
+    variants: tuple[str, ...] = ("fused_concat", "fused_concat-images", "text_only", "audio_only")
+    lexical_buckets: int = 8192  # "+lex" variants, where the model has the lexical channel off: its buckets
     per_label: bool = True  # keep, per label, the fused variant best on it on validation (fused_per_label)
-    stack_folds: int = 5  # fused_stacked: folds of the training split for the out-of-fold predictions
-    stack_l2: float = 1e-2  # fused_stacked: L2 penalty on the stacker's weights
     # L2 penalty on the speech features' linear heads, as a logistic regression's: speech_l2 / (training
     # calls) times the squared weights, added to the mean cross-entropy (5: scikit-learn's C = 0.1)
     speech_l2: float = 5.0
@@ -92,7 +83,7 @@ class TrainConfig:
 
     @classmethod
     def from_settings(cls, settings, text_mode: str = "frozen", train_layers: int = 1,
-                      image_encoder: str | None = None, ngram_buckets: int = 0, **overrides) -> "TrainConfig":
+                      image_encoder: str | None = None, ngram_buckets: int | None = None, **overrides) -> "TrainConfig":
         """The training run the settings ask for (their encoders and torch threads): one place for
         ``callqc train``, the ``retrain_qc`` flow and the bench. ``overrides`` set TrainConfig fields."""
         from models.image import ImageConfig
@@ -100,8 +91,10 @@ class TrainConfig:
 
         if text_mode not in ("frozen", "finetune", "lora"):
             raise ValueError(f"text mode must be frozen, finetune or lora, not {text_mode!r}")
-        model = FusionConfig(text=TextConfig(encoder=settings.text_encoder, mode=text_mode,  # type: ignore[arg-type]
-                                             train_layers=train_layers, ngram_buckets=ngram_buckets),
+        text = TextConfig(encoder=settings.text_encoder, mode=text_mode, train_layers=train_layers)  # type: ignore[arg-type]
+        if ngram_buckets is not None:
+            text = replace(text, ngram_buckets=ngram_buckets)
+        model = FusionConfig(text=text,
                              image=ImageConfig(encoder=image_encoder or settings.image_encoder))
         overrides.setdefault("torch_threads", settings.torch_threads)
         return cls(model=model, **overrides)
@@ -120,11 +113,6 @@ def lexical(base: FusionConfig, buckets: int) -> FusionConfig:
 NO_IMAGES = "-images"  # variant suffix: the same variant without the spectrogram images in its audio branch
 
 
-def base_variant(variant: str) -> str:
-    """The variant without its ``+lex`` and ``-images`` suffixes: what kind of model trains."""
-    return variant.removesuffix(NO_IMAGES).removesuffix(LEX)
-
-
 def variant_config(base: FusionConfig, variant: str, lexical_buckets: int = 8192) -> FusionConfig:
     """The model a variant trains: ``text_only``, ``audio_only``, ``fused_<fusion>``, any of them with
     the suffix ``+lex`` (the text branch's lexical channel on, ``lexical_buckets`` buckets) or
@@ -138,7 +126,7 @@ def variant_config(base: FusionConfig, variant: str, lexical_buckets: int = 8192
         return replace(base, modalities="text")
     if variant == "audio_only":
         return replace(base, modalities="audio")
-    if variant in ("fused_concat", "fused_gated", "fused_latent", "fused_stacked"):
+    if variant in ("fused_concat", "fused_gated"):
         return replace(base, modalities="both", fusion=variant.removeprefix("fused_"))
     raise ValueError(f"unknown variant {variant!r}")
 
@@ -380,145 +368,6 @@ def fit(cfg: TrainConfig, model_cfg: FusionConfig, schema: LabelSchema, train: P
     return model, info
 
 
-def fit_ensemble(cfg: TrainConfig, model_cfg: FusionConfig, members: int, schema: LabelSchema, train: Prepared,
-                 y_train: Mapping[str, np.ndarray], val: Prepared, y_val: Mapping[str, np.ndarray],
-                 name: str = "model", hook: EpochHook | None = None) -> tuple[Classifier, dict[str, object]]:
-    """``members`` models (:func:`fit`, each early-stopped on the validation split), seeded ``cfg.seed``,
-    ``cfg.seed + 1000``, ...; with two or more, an :class:`EnsembleClassifier` averaging them."""
-    fitted = [fit(replace(cfg, seed=cfg.seed + 1000 * k), model_cfg, schema, train, y_train, val, y_val,
-                  name=f"{name} {k + 1}/{members}" if members > 1 else name, hook=hook) for k in range(members)]
-    if members == 1:
-        return fitted[0]
-    model = EnsembleClassifier(replace(model_cfg, members=members), schema.sizes())
-    for slot, (member, _) in zip(model.members, fitted):
-        slot.load_state_dict(member.state_dict())
-    model.eval()
-    epochs = sum(int(h["epochs"]) for _, h in fitted)  # type: ignore[call-overload]
-    info: dict[str, object] = {"members": members, "epochs": epochs,
-                               "member_val_macro_f1": [h["val_macro_f1"] for _, h in fitted],
-                               "val_macro_f1": mean_macro_f1(_scores(model, val, y_val, schema))}
-    return model, info
-
-
-def fold_indices(y: Mapping[str, np.ndarray], folds: int, seed: int) -> list[np.ndarray]:
-    """``folds`` disjoint index sets covering ``range(n)``, stratified on the finest key (see
-    :func:`strata`) that has at least ``folds`` calls in each of its values."""
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    n = len(next(iter(y.values())))
-    for key in strata(y):
-        if key is None:
-            splitter = KFold(folds, shuffle=True, random_state=seed).split(np.zeros(n))
-        elif np.unique(key, return_counts=True)[1].min() >= folds:
-            splitter = StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(n), key)
-        else:
-            continue
-        return [held for _, held in splitter]
-    raise AssertionError("unreachable: the last stratum is None")
-
-
-def fit_stacker(z: np.ndarray, y: np.ndarray, n: int, l2: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weight and bias of a class-weighted, L2-penalised multinomial logistic regression from the
-    stacker's inputs ``z`` (calls, 2 * n log-probabilities, then any further inputs: see
-    :func:`models.fusion.stack_inputs`) to the labels ``y`` (MISSING masked out). With fewer than two
-    classes to learn from it is the plain sum of the two log-probabilities."""
-    weight = plain_sum(n, z.shape[1])
-    bias = torch.zeros(n)
-    keep = y != MISSING
-    if len(np.unique(y[keep])) < 2:
-        return weight, bias
-    x = torch.from_numpy(z[keep]).float()
-    target = torch.from_numpy(y[keep]).long()
-    weight.requires_grad_(True)
-    bias.requires_grad_(True)
-    cw = class_weights(y, n)
-    opt = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=500, tolerance_grad=1e-6,
-                            line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(x @ weight.T + bias, target, weight=cw) + l2 * (weight ** 2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return weight.detach(), bias.detach()
-
-
-def out_of_fold(cfg: TrainConfig, schema: LabelSchema, train: Mapping[str, Prepared],
-                y_train: Mapping[str, np.ndarray], val: Mapping[str, Prepared], y_val: Mapping[str, np.ndarray],
-                folds: int, hook: EpochHook | None = None, name: str = "fused_stacked",
-                trained: dict[str, FusionClassifier] | None = None
-                ) -> tuple[dict[str, np.ndarray], int, list[dict[str, FusionClassifier]]]:
-    """label -> (training calls, 2 * classes): the text then the audio model's log-probabilities of
-    each training call, by models trained on the other ``folds - 1`` folds (early stopping on the
-    validation split, as the branches themselves); the epochs that took; and the fold models
-    (``{"text": ..., "audio": ...}`` per fold). ``trained``: fold models of an earlier call, reused
-    where they would be trained alike (``fused_stacked+lex``'s audio models are ``fused_stacked``'s)."""
-    mcfg = variant_config(cfg.model, "fused_stacked")
-    n = len(train["text"].call_ids)
-    oof = {lab: np.zeros((n, 2 * k), np.float32) for lab, k in schema.sizes().items()}
-    epochs = 0
-    fold_models: list[dict[str, FusionClassifier]] = []
-    for f, held in enumerate(fold_indices(y_train, folds, cfg.seed)):
-        rest = np.setdiff1d(np.arange(n), held)
-        fold_models.append({})
-        for col, m in enumerate(("text", "audio")):
-            bcfg = branch_config(mcfg, m)
-            reads = {k: v for k, v in bcfg.to_json().items() if not (m == "audio" and k == "text")}
-            key = json.dumps([m, folds, f, cfg.seed, cfg.to_json() | {"model": reads}], sort_keys=True, default=str)
-            if trained is not None and key in trained:
-                sub = trained[key]
-            else:
-                sub, hist = fit(cfg, bcfg, schema, train[m].subset(rest),
-                                {lab: v[rest] for lab, v in y_train.items()}, val[m], y_val,
-                                name=f"{name} {m} fold {f + 1}/{folds}", hook=hook)
-                epochs += int(hist["epochs"])  # type: ignore[call-overload]
-                if trained is not None:
-                    trained[key] = sub
-            fold_models[-1][m] = sub
-            for lab, lp in predict(sub, train[m].subset(held), log_probs=True).items():
-                k = lp.shape[1]
-                oof[lab][held, col * k:(col + 1) * k] = lp
-    return oof, epochs, fold_models
-
-
-def fit_stacked(cfg: TrainConfig, schema: LabelSchema, branches: Mapping[str, FusionClassifier],
-                train: Mapping[str, Prepared], y_train: Mapping[str, np.ndarray], val: Mapping[str, Prepared],
-                y_val: Mapping[str, np.ndarray], hook: EpochHook | None = None, name: str = "fused_stacked",
-                trained: dict[str, FusionClassifier] | None = None) -> tuple[StackedClassifier, dict[str, object]]:
-    """The late-fusion model: per modality the ``stack_folds`` cross-fitting models of
-    :func:`out_of_fold` (averaged), and per label a stacker fitted on their out-of-fold predictions of
-    the training split. ``train``/``val``: each modality's inputs. With too few training calls for two
-    folds, the members are ``branches`` (the text-only and audio-only models trained on the whole
-    training split) and the stacker is the plain sum of their log-probabilities."""
-    n = len(train["text"].call_ids)
-    folds = min(cfg.stack_folds, n // 2)  # every fold's training part needs two calls (batch norm)
-    info: dict[str, object] = {"folds": folds, "epochs": 0}
-    if folds < 2:
-        log.warning("fused_stacked: %d training calls are too few for out-of-fold predictions; "
-                    "the stacker is the plain sum of the two models' log-probabilities", n)
-        members: list[Mapping[str, FusionClassifier]] = [branches]
-        oof = None
-    else:
-        oof, info["epochs"], members = out_of_fold(cfg, schema, train, y_train, val, y_val, folds, hook, name,
-                                                   trained)
-    model = StackedClassifier(replace(variant_config(cfg.model, "fused_stacked"), members=len(members)),
-                              schema.sizes())
-    for k, member in enumerate(members):
-        for m in ("text", "audio"):
-            model.branches[m][k].load_state_dict(member[m].state_dict())
-    if oof is not None:
-        with torch.no_grad():
-            for lab, k in schema.sizes().items():
-                z = stack_inputs(torch.from_numpy(oof[lab]), model.cfg.stack_probs).numpy()
-                w, b = fit_stacker(z, y_train[lab], k, cfg.stack_l2)
-                model.stack[lab].weight.copy_(w)
-                model.stack[lab].bias.copy_(b)
-    model.eval()
-    return model, info
-
-
 def cv_scores(cfg: TrainConfig, model_cfg: FusionConfig, schema: LabelSchema, prep: Prepared,
               y: Mapping[str, np.ndarray], groups: Mapping[str, str] | None, folds: int) -> dict[str, LabelMetrics]:
     """Out-of-fold metrics of one variant on ``prep`` (the training and validation examples): ``folds``
@@ -562,7 +411,7 @@ def per_label_model(choice: Mapping[str, str], models: Mapping[str, Classifier],
     text = next((models[v].cfg.text for v in used if models[v].cfg.text.ngram_buckets), first.text)
     # and the spectrogram images where any part's audio branch does (a "-images" part ignores them)
     image = next((models[v].cfg.image for v in used if models[v].cfg.image.images), first.image)
-    cfg = replace(first, text=text, image=image, fusion="per_label", members=1, parts=tuple((v, models[v].cfg) for v in used),
+    cfg = replace(first, text=text, image=image, fusion="per_label", parts=tuple((v, models[v].cfg) for v in used),
                   choice=tuple(choice.items()))
     model = PerLabelClassifier(cfg, schema.sizes())
     for v in used:
@@ -629,7 +478,6 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
     models: dict[str, Classifier] = {}
     variants: dict[str, dict[str, LabelMetrics]] = {}
     prepared: dict[str, Prepared] = {}  # by the inputs a variant reads: prepared once, shared
-    fold_models: dict[str, FusionClassifier] = {}  # the stacked variants' fold models, shared where alike
 
     def inputs(mcfg: FusionConfig) -> dict[str, Prepared]:
         key = json.dumps([mcfg.modalities, asdict(mcfg.text), asdict(mcfg.image)], sort_keys=True)
@@ -649,36 +497,11 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
     order = list(dict.fromkeys(cfg.variants))
     if cfg.model.text.ngram_buckets:  # every variant reads n-grams already: a "+lex" one would repeat another
         order = list(dict.fromkeys(v.replace(LEX, "") for v in order))
-
-    def singles(stacked: str) -> tuple[str, str]:  # the single-modality models a stacked variant is made of
-        lex = LEX if stacked.removesuffix(NO_IMAGES).endswith(LEX) else ""
-        return f"text_only{lex}", "audio_only" + (NO_IMAGES if stacked.endswith(NO_IMAGES) else "")
-
-    for stacked in [v for v in order if base_variant(v) == "fused_stacked"]:
-        # made of the single-modality models: they train first
-        order = [v for v in singles(stacked) if v not in order] + order
-    order.sort(key=lambda v: base_variant(v) == "fused_stacked")
     for variant in order:
         parts = parts_of(variant)
         t0 = time.perf_counter()
-        base = base_variant(variant)
-        if base == "fused_stacked":
-            text_only, audio_only = singles(variant)
-            single = {"text": parts_of(text_only), "audio": parts_of(audio_only)}
-            model, hist = fit_stacked(
-                replace(cfg, model=vconfig(variant)), schema,
-                {"text": models[text_only], "audio": models[audio_only]},  # type: ignore[dict-item]
-                {m: p["train"] for m, p in single.items()}, y(split.train),
-                {m: p["val"] for m, p in single.items()}, y(split.val), hook=hook, name=variant,
-                trained=fold_models)
-            hist["val_macro_f1"] = mean_macro_f1(_scores(model, parts["val"], y(split.val), schema))
-        elif base == "fused_latent":
-            model, hist = fit_ensemble(cfg, vconfig(variant), cfg.latent_members, schema,
-                                       parts["train"], y(split.train), parts["val"], y(split.val), name=variant,
-                                       hook=hook)
-        else:
-            model, hist = fit(cfg, vconfig(variant), schema, parts["train"], y(split.train),
-                              parts["val"], y(split.val), name=variant, hook=hook)
+        model, hist = fit(cfg, vconfig(variant), schema, parts["train"], y(split.train),
+                          parts["val"], y(split.val), name=variant, hook=hook)
         seconds[f"train.{variant}"] = time.perf_counter() - t0
         histories[variant] = hist
         models[variant] = model
@@ -687,8 +510,7 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
     both = [v for v in fused if v.startswith("fused")]  # they read the same inputs: one model can hold them
     chosen_on = len(split.train) + len(split.val)
     # (and at least a few examples per fold: a handful of calls is not cross-validated at all)
-    by_cv = (len(both) > 1 and cfg.select_folds > 1 and 10 * cfg.select_folds <= chosen_on < cfg.select_cv_below
-             and not any(base_variant(v) in ("fused_stacked", "fused_latent") for v in both))
+    by_cv = len(both) > 1 and cfg.select_folds > 1 and 10 * cfg.select_folds <= chosen_on < cfg.select_cv_below
     if by_cv:  # a small labelled set: choose on out-of-fold predictions of all training + validation examples
         inner = [pos[c] for c in (*split.train, *split.val)]
         try:
@@ -716,11 +538,8 @@ def train_classifier(data: LabeledData, store: FeatureStore, cfg: TrainConfig = 
         val = {v: {lab: LabelMetrics(**m) for lab, m in histories[v][key].items()}  # type: ignore[union-attr]
                if key in histories[v] else _scores(models[v], parts_of(v)["val"], y(split.val), schema)
                for v in both}
-        # on a tie, a model averaged over several (an ensemble, the stacked fold models) before a single
-        # one: as good on validation, it has less variance on calls unlike those it was chosen on
-        averaged = {v for v in both if isinstance(models[v], (EnsembleClassifier, StackedClassifier))}
-        preference = sorted(both, key=lambda v: (v not in averaged, v != kept,
-                                                 -float(histories[v]["val_macro_f1"])))  # type: ignore[arg-type]
+        # on a tie, the kept variant, then the one better on validation as a whole
+        preference = sorted(both, key=lambda v: (v != kept, -float(histories[v]["val_macro_f1"])))  # type: ignore[arg-type]
         choice = per_label_choice(val, preference)
         if len(set(choice.values())) > 1:
             t0 = time.perf_counter()

@@ -36,7 +36,7 @@ def test_bench_writes_every_table(tmp_path):
     q = res["quality"]
     assert q["wer_stereo"] < 0.2 and q["wer_mono"] < 0.2 and q["der_mono"] < 0.2
     f1 = res["classifier"]["macro_f1"]
-    assert set(f1) >= {"fused_gated", "fused_gated-images", "text_only", "audio_only"}  # the default variants
+    assert set(f1) >= {"fused_concat", "fused_concat-images", "text_only", "audio_only"}  # the default variants
     assert all(0.0 <= v <= 1.0 for per_label in f1.values() for v in per_label.values())
 
     saved = json.loads(next((tmp_path / "out").glob("*-cpu.json")).read_text())

@@ -107,24 +107,25 @@ def test_an_artifact_from_before_the_lexical_channel_still_loads_and_scores(toy_
 
 
 def test_lex_variants_train_beside_the_plain_ones_and_join_a_per_label_model(toy_store, models_dir, monkeypatch):
-    """``+lex`` variants are the same variants with the lexical channel on; a stacked one trains on a
-    text-only model that reads n-grams. A per-label model made of a plain and a ``+lex`` part reads the
-    n-grams (its own config asks for them), scores every call, and loads back from the registry."""
+    """``+lex`` variants are the same variants with the lexical channel on. A per-label model made of a
+    plain and a ``+lex`` part reads the n-grams (its own config asks for them), scores every call, and
+    loads back from the registry."""
     import models.train as train
     from models.train import LEX, variant_config
 
-    assert variant_config(FusionConfig(), "fused_stacked+lex", 512).text.ngram_buckets == 512
-    assert variant_config(FusionConfig(), "fused_stacked").text.ngram_buckets == 0
+    off = dataclasses.replace(FusionConfig(), text=TextConfig(ngram_buckets=0))
+    assert variant_config(off, "fused_gated+lex", 512).text.ngram_buckets == 512
+    assert variant_config(off, "fused_gated+lex-images", 512).text.ngram_buckets == 512
+    assert variant_config(off, "fused_gated").text.ngram_buckets == 0
     store, data = toy_store
-    choice = {"pace": "fused_stacked" + LEX, "tone": "fused_concat"}
+    choice = {"pace": "fused_gated" + LEX, "tone": "fused_concat"}
     monkeypatch.setattr(train, "per_label_choice", lambda val, pref: choice)
-    result = train_classifier(data, store, quick_config(variants=("fused_concat", "fused_stacked+lex"),
-                                                        max_epochs=3, stack_folds=2, lexical_buckets=512))
-    assert set(result.models) == {"fused_concat", "fused_stacked+lex", "text_only+lex", "audio_only",
-                                  "fused_per_label"}
+    result = train_classifier(data, store, quick_config(variants=("fused_concat", "fused_gated+lex", "text_only+lex"),
+                                                        max_epochs=3, lexical_buckets=512, model=off))
+    assert set(result.models) == {"fused_concat", "fused_gated+lex", "text_only+lex", "fused_per_label"}
     assert result.models["text_only+lex"].cfg.text.ngram_buckets == 512
+    assert result.models["fused_gated+lex"].cfg.text.ngram_buckets == 512
     assert result.models["fused_concat"].cfg.text.ngram_buckets == 0
-    assert all(m.cfg.text.ngram_buckets == 512 for m in result.models["fused_stacked+lex"].branches["text"])
     model = result.model
     assert result.report.variant == "fused_per_label" and model.cfg.text.ngram_buckets == 512
     for label, variant in choice.items():
@@ -140,20 +141,3 @@ def test_lex_variants_train_beside_the_plain_ones_and_join_a_per_label_model(toy
     result = train_classifier(data, store, quick_config(variants=("fused_concat", "fused_concat+lex"),
                                                         max_epochs=2, model=lexed))
     assert set(result.report.variants) == {"fused_concat"}
-
-
-def test_the_lex_stack_reuses_the_plain_stacks_audio_fold_models(toy_store):
-    """The audio models of ``fused_stacked+lex``'s folds would be trained exactly as ``fused_stacked``'s
-    (the lexical channel is in the text branch): they are trained once, and both stacks hold them."""
-    store, data = toy_store
-    seen: list[str] = []
-    result = train_classifier(data, store, quick_config(variants=("fused_stacked", "fused_stacked+lex"),
-                                                        max_epochs=2, stack_folds=2, lexical_buckets=512),
-                              hook=lambda name, *_: seen.append(name))
-    assert any(n.startswith("fused_stacked audio fold") for n in seen)
-    assert any(n.startswith("fused_stacked+lex text fold") for n in seen)
-    assert not any(n.startswith("fused_stacked+lex audio fold") for n in seen)
-    plain, lex = (result.models[v].branches for v in ("fused_stacked", "fused_stacked+lex"))
-    for a, b in zip(plain["audio"], lex["audio"]):
-        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
-    assert all(m.cfg.text.ngram_buckets == 512 for m in lex["text"])

@@ -32,11 +32,10 @@ def store_calls(wh: Warehouse, call_ids: list[str]) -> None:
         wh.save_call(dummy_call_result(cid, call_id=cid, external_id=f"ext-{cid}", n_words=20), run)
 
 
-@pytest.mark.parametrize("variant", ["kept", "fused_stacked", "fused_latent"])
+@pytest.mark.parametrize("variant", ["kept", "fused_concat+lex", "audio_only"])
 def test_artifact_is_safetensors_and_json_and_round_trips_identically(toy_store, toy_result, models_dir, variant):
     store, _ = toy_store
-    if variant != "kept":  # the late-fusion model: two branch models and the stacker in one artifact;
-        # the latent-cue model: an ensemble of five
+    if variant != "kept":  # a model that reads the text's n-grams; one that reads no text
         toy_result = dataclasses.replace(toy_result, model=toy_result.models[variant])
     path = save_artifact(toy_result, models_dir)
     assert sorted(p.name for p in path.iterdir()) == ["model.json", "model.safetensors", "report.md", "report.png"]
@@ -74,6 +73,19 @@ def test_an_artifact_from_before_prosody_still_loads_and_scores(toy_store, model
     trained = LoadedModel(loaded.version, result.model, result.schema, result.model_config, meta)
     b = score_features(trained, store, ids)
     assert len(a) == len(ids) * 2 and [x.probabilities for x in a] == [y.probabilities for y in b]
+
+
+@pytest.mark.parametrize("old", [{"fusion": "latent", "members": 5}, {"fusion": "stacked", "members": 5},
+                                 {"fusion": "gated", "members": 3}])
+def test_an_artifact_of_a_fusion_callqc_no_longer_has_says_to_train_again(toy_result, models_dir, old):
+    """Latent-cue fusion, late fusion and seed ensembles are gone: such a model, saved by an earlier
+    callqc, is refused with what to do, not loaded as something it is not."""
+    path = save_artifact(toy_result, models_dir, png=False)
+    meta = json.loads((path / "model.json").read_text())
+    meta["model_config"].update(old)
+    (path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="callqc train"):
+        load_artifact(path)
 
 
 def test_artifact_reading_never_unpickles(toy_result, models_dir):

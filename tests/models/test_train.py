@@ -42,7 +42,7 @@ def test_fused_learns_the_voice_label_and_the_word_label(toy_result):
     # each single modality misses the label the other one carries (chance: 0.5 and ~0.33)
     assert rep.variants["text_only"]["pace"].macro_f1 <= fused["pace"].macro_f1 - 0.2, rep.table()
     assert rep.variants["audio_only"]["tone"].macro_f1 <= fused["tone"].macro_f1 - 0.2, rep.table()
-    assert rep.variant in ("fused_concat", "fused_gated", "fused_latent", "fused_stacked", "fused_per_label")
+    assert rep.variant in ("fused_concat", "fused_gated", "fused_concat+lex", "fused_gated+lex", "fused_per_label")
 
 
 def test_missing_labels_are_masked_not_counted(toy_store, toy_result):
@@ -100,8 +100,10 @@ def test_training_config_comes_from_the_settings_in_one_place():
         "efficientnet-lite0"
     with pytest.raises(ValueError, match="frozen, finetune or lora"):
         TrainConfig.from_settings(settings, text_mode="full")
-    assert tcfg.model.text.ngram_buckets == 0  # the lexical channel is asked for, not on by default
+    assert tcfg.model.text.ngram_buckets == 8192  # the lexical channel is on by default
     assert TrainConfig.from_settings(settings, ngram_buckets=4096).model.text.ngram_buckets == 4096
+    assert TrainConfig.from_settings(settings, ngram_buckets=0).model.text.ngram_buckets == 0  # off
+    assert tcfg.variants[:2] == ("fused_concat", "fused_concat-images")
 
 
 def test_a_last_batch_of_one_call_joins_the_one_before(toy_store):
@@ -169,7 +171,7 @@ def test_a_small_labelled_set_chooses_among_fused_variants_by_grouped_cross_vali
     from models.registry import save_artifact
 
     store, data = toy_store
-    cfg = quick_config(variants=("fused_gated", "fused_gated-images"), select_folds=3, select_cv_below=500,
+    cfg = quick_config(variants=("fused_concat", "fused_concat-images"), select_folds=3, select_cv_below=500,
                        max_epochs=12, patience=4)
     res = train_classifier(data, store, cfg)
     n = len(res.split.train) + len(res.split.val)
@@ -187,7 +189,7 @@ def test_a_small_labelled_set_chooses_among_fused_variants_by_grouped_cross_vali
                 res.histories[w]["cv_scores"][lab]["macro_f1"] for w in cfg.variants)
     report = (save_artifact(res, tmp_path / "models", png=False) / "report.md").read_text()
     assert "## Model choice" in report and "grouped 3-fold cross-validation" in report
-    assert "| fused_gated-images |" in report and "the others were dropped" in report
+    assert "| fused_concat-images |" in report and "the others were dropped" in report
 
     # a large enough set keeps choosing on the validation split, and says so
     big = train_classifier(data, store, quick_config(variants=cfg.variants, select_cv_below=10, max_epochs=4))
@@ -198,7 +200,7 @@ def test_a_small_labelled_set_chooses_among_fused_variants_by_grouped_cross_vali
 
 def test_too_few_agents_for_the_selection_folds_falls_back_to_the_validation_split(toy_store):
     store, data = toy_store
-    cfg = quick_config(variants=("fused_gated", "fused_gated-images"), select_cv_below=500, max_epochs=3)
+    cfg = quick_config(variants=("fused_concat", "fused_concat-images"), select_cv_below=500, max_epochs=3)
     two_agents = {c: f"agent{i % 2}" for i, c in enumerate(data.call_ids)}
     res = train_classifier(data, store, cfg, groups=two_agents)  # 2 groups cannot make 3 folds
     assert not any("cv_scores" in res.histories[v] for v in cfg.variants)

@@ -101,7 +101,7 @@ def test_the_spans_of_one_call_stay_on_one_side_of_every_split(turn_store):
 
 def test_a_model_learns_labelled_utterances_and_scores_every_turn(turn_store, models_dir):
     store, data, truth = turn_store
-    result = train_classifier(data, store, quick_config(variants=("fused_gated",), max_epochs=40))
+    result = train_classifier(data, store, quick_config(variants=("fused_concat",), max_epochs=40))
     assert result.turn_labels == ("turn_tone",)
     test = list(result.split.test)
     values = result.schema.values("turn_tone")
