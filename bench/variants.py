@@ -2,6 +2,7 @@
 default training and the built-in baseline, on the same grouped folds of a warehouse's labelled calls.
 
     QC_DATA_DIR=DIR python -m bench.variants [--folds 4] [--group-by agent_id] [--variants a,b,...]
+                                             [--ngram-buckets N]
 
 ``DIR`` is a data directory that ``callqc run`` and ``callqc labels import`` filled (e.g. the one
 ``python -m bench.ravdess --work W`` leaves at ``W/data``). Every variant goes through
@@ -37,11 +38,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--group-by", default="agent_id", choices=GROUP_BY)
     ap.add_argument("--variants", default=f"{DEFAULT},fused_concat,fused_concat-images",
                     help=f"Comma-separated; {DEFAULT!r} is the default training (its variants, its choice).")
+    ap.add_argument("--ngram-buckets", type=int, default=None,
+                    help="The text branch's lexical channel's buckets (default: the model's; 0: off).")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
     cfg = get_settings()
-    base = TrainConfig.from_settings(cfg, seed=args.seed, progress=False)
+    base = TrainConfig.from_settings(cfg, seed=args.seed, progress=False, ngram_buckets=args.ngram_buckets)
     with Warehouse.open(cfg) as wh:
         data = labels_from_warehouse(wh)
         agents = call_groups(wh, "agent_id")
