@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.train:
         t0 = time.perf_counter()
         callqc(args.work, "train")
-        print(f"callqc train on the {len(clips(args.actors, args.per_actor))} clips: "
+        print(f"callqc train on the {len(distinct(clips(args.actors, args.per_actor)))} distinct clips: "
               f"{(time.perf_counter() - t0) / 60:.1f} min")
     print()
     print(f"Each feature set alone, on the same {args.folds} folds grouped by actor (macro-F1):")
