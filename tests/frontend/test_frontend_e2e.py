@@ -76,9 +76,17 @@ def test_transcripts_are_the_same_whatever_was_decoded_before(tmp_path, cfg):
     """A synthetic call whose phone number Whisper at temperature 0 reads as a "My name is Mary Hill"
     loop: Whisper's sampling fallback read it differently in every process and after every other
     decode ("819 -", nothing, "7978"). Decoded twice in one process, with CTranslate2's random seed
-    changed in between, the words must be identical, and the retry must read both numbers."""
+    changed in between, the words must be identical, and the retry must read both numbers.
+
+    What is the same across machines is not the spelling: int8 kernels differ between CPUs, and one
+    CPU writes the phone number as digits where another writes it out in words. The promise is the
+    same words twice on one machine, and both numbers found and redacted in whichever form."""
+    import re
+
     import ctranslate2
 
+    from qc.pii.spoken import is_number_word
+    from qc.redact import find_pii, redact_words
     from qc.synth import make_call
 
     truth, wav = make_call(31415, 3, "stereo", None)
@@ -89,11 +97,23 @@ def test_transcripts_are_the_same_whatever_was_decoded_before(tmp_path, cfg):
     runs = []
     for seed in (1, 2):
         ctranslate2.set_random_seed(seed)
-        runs.append([(w.text, w.start, w.end, w.channel) for w in transcribe(rec, turns, cfg)])
-    assert runs[0] == runs[1]
-    text = " ".join(w for w, *_ in runs[0])
+        runs.append(transcribe(rec, turns, cfg))
+    assert [(w.text, w.start, w.end, w.channel) for w in runs[0]] == \
+        [(w.text, w.start, w.end, w.channel) for w in runs[1]]
+    words = runs[0]
+    text = " ".join(w.text for w in words)
     assert text.count("Mary Hill") <= 1
-    if not ("8191967978" in text and "4097780867581343" in text):
-        # this machine's CPU reads the phone number otherwise with tiny.en int8 (also at d653a44, before
-        # the speech features): the determinism above is this test's point; the reading is issue 27's
-        pytest.xfail("tiny.en int8 on this CPU misreads the phone number (deterministically)")
+    # both numbers were read: each reply holds most of its digits, as digits or as words
+    for start, end, n_digits in ((33.7, 39.7, 16), (45.3, 48.5, 10)):
+        said = [w.text for w in words if w.channel == 1 and start - 0.5 <= w.start <= end + 0.5]
+        digits = sum(len(re.sub(r"\D", "", t)) or int(is_number_word(t)) for t in said)
+        assert digits >= n_digits - 3, (said, n_digits)
+    roles = assign_roles(rec, turns, words, cfg)
+    _, words = apply_roles(roles, turns, words)
+    redacted = redact_words(words, find_pii(words))
+    kept = [w.text for w in redacted if w.channel == 1]
+    assert not [t for t in kept if re.search(r"\d", t)], kept
+    runs_of_number_words = re.findall(r"N{3,}", "".join("N" if is_number_word(t) else "." for t in kept))
+    assert not runs_of_number_words, kept
+    assert "[CARD_NUMBER]" in kept, kept
+    assert {"[PHONE_NUMBER]", "[NUMBER]"} & set(kept), kept
