@@ -52,7 +52,7 @@ WHISPERX_VENV = HERE / ".venv-whisperx"
 WHISPERX_REQUIREMENT = "whisperx==3.8.6"
 MEAN_CALL_SECONDS = 82.0  # synthetic flite calls, measured
 MIN_CALLS = 5  # a half: the classifier is trained on the mono half (models.train.MIN_LABELED_CALLS)
-STAGES = ("decode", "diarize", "transcribe", "features", "speech_features", "pii", "rules", "redact", "spectrogram",
+STAGES = ("decode", "diarize", "transcribe", "quality", "features", "speech_features", "pii", "rules", "redact", "spectrogram",
           "classify")
 
 

@@ -187,13 +187,25 @@ def call_filters(key: str, *, agent: bool = True, default_days: int | None = 30)
     return CallFilters(date_from, date_to, agent_id, queue)
 
 
+def _as_list(value) -> list[str]:
+    """A JSON list column as read back (a list, or its JSON text on some drivers)."""
+    if isinstance(value, str):
+        import json
+
+        return list(json.loads(value))
+    return list(value)
+
+
 def call_table(df: pd.DataFrame, key: str, *, height: int | str = "auto") -> str | None:
     """Calls as a table (one row selectable) with a link to each call's page; returns the call id of
     the selected row, if any."""
     shown = df.copy()
     shown.insert(0, "open", "call?call_id=" + shown["call_id"].astype(str))
+    if "quality_flags" in shown:  # the consistency guard's findings, one line (empty when none)
+        shown["quality"] = shown["quality_flags"].map(
+            lambda v: "; ".join(_as_list(v)) if v is not None else "")
     columns = [c for c in ("open", "external_id", "call_date", "agent_id", "queue", "qa_score", "qa_passed",
-                           "failed_rules", "points_lost", "flagged", "duration", "layout", "call_id")
+                           "failed_rules", "points_lost", "flagged", "quality", "duration", "layout", "call_id")
                if c in shown]
     event = st.dataframe(
         shown[columns],
@@ -215,6 +227,9 @@ def call_table(df: pd.DataFrame, key: str, *, height: int | str = "auto") -> str
             "failed_rules": st.column_config.NumberColumn("Failed rules"),
             "points_lost": st.column_config.NumberColumn("Points lost", format="%.1f"),
             "flagged": st.column_config.CheckboxColumn("Flagged"),
+            "quality": st.column_config.TextColumn(
+                "Quality issues", help="What the consistency guard found wrong with the recording or its "
+                "transcript: such calls are left out of pass rates and mean scores"),
             "duration": st.column_config.NumberColumn("Duration (s)", format="%.0f"),
             "call_id": st.column_config.TextColumn("Call id", width="small"),
         },

@@ -31,7 +31,8 @@ def format_summary(summary, cfg) -> str:
         ratio = f"{o.talk_ratio_agent:.0%}" if done and o.talk_ratio_agent is not None else "-"
         qa = f"{o.qa_score:.0f} {'pass' if o.qa_passed else 'FAIL'}" if done and o.qa_score is not None else "-"
         rows.append((o.external_id[:28], o.status, o.layout or "-", f"{o.audio_seconds:.1f}" if done else "-",
-                     str(o.words) if done else "-", ratio, qa, o.reason[:60]))
+                     str(o.words) if done else "-", ratio, qa,
+                     (o.reason or ("QUALITY: " + "; ".join(o.quality_flags) if o.quality_flags else ""))[:60]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)
     return (
@@ -39,7 +40,8 @@ def format_summary(summary, cfg) -> str:
         f"{summary.count('rejected')} rejected, {summary.count('skipped')} skipped, "
         f"{summary.audio_seconds / 60:.1f} audio minutes"
         + (f", mean QA score {summary.mean_qa_score:.1f}, {summary.flagged} failed QA" if summary.mean_qa_score
-           is not None else "") + "\n"
+           is not None else "")
+        + (f", {len(summary.quality_issues)} with quality issues" if summary.quality_issues else "") + "\n"
         f"SQL:     {cfg.db_url if '@' not in cfg.db_url else cfg.public_dict()['database_url']}\n"
         f"Parquet: {cfg.parquet_dir.resolve()}"
     )

@@ -53,6 +53,7 @@ class CallOutcome:
     qa_passed: bool | None = None
     timings: dict[str, float] = field(default_factory=dict)
     scored_by: str | None = None  # the model version that scored the call (None: no model promoted)
+    quality_flags: tuple[str, ...] = ()  # what the consistency guard found wrong (qc.quality)
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,15 @@ class RunSummary:
 
     @property
     def mean_qa_score(self) -> float | None:
-        scores = [o.qa_score for o in self.outcomes if o.status == "processed" and o.qa_score is not None]
+        """Over the processed calls without a quality flag (a flagged call's score is the recording's)."""
+        scores = [o.qa_score for o in self.outcomes
+                  if o.status == "processed" and o.qa_score is not None and not o.quality_flags]
         return sum(scores) / len(scores) if scores else None
+
+    @property
+    def quality_issues(self) -> list[CallOutcome]:
+        """Processed calls the consistency guard flagged."""
+        return [o for o in self.outcomes if o.status == "processed" and o.quality_flags]
 
     @property
     def real_time_factor(self) -> float | None:
@@ -95,8 +103,9 @@ class RunSummary:
 
     @property
     def flagged(self) -> int:
-        """Processed calls whose QA verdict is a fail."""
-        return sum(1 for o in self.outcomes if o.status == "processed" and o.qa_passed is False)
+        """Processed calls without a quality flag whose QA verdict is a fail."""
+        return sum(1 for o in self.outcomes if o.status == "processed" and o.qa_passed is False
+                   and not o.quality_flags)
 
 
 def code_version() -> str:
@@ -159,7 +168,7 @@ def handle_call(meta: CallMeta, call_id: str, cfg: Settings, run_id: str) -> Cal
         audio_seconds=result.call.duration, seconds=time.perf_counter() - t0, layout=result.call.layout,
         words=len(result.words), talk_ratio_agent=result.metrics.talk_ratio_agent, timings=result.timings,
         qa_score=result.qa.score if result.qa else None, qa_passed=result.qa.passed if result.qa else None,
-        scored_by=scored_by,
+        scored_by=scored_by, quality_flags=result.call.quality_flags,
     )
 
 
@@ -228,11 +237,17 @@ def report_markdown(summary: RunSummary) -> str:
              + (f"{rtf:.3f}" if rtf is not None else "-"),
              "- mean QA score: " + (f"{mean:.1f}" if mean is not None else "-"),
              "- classifier: " + summary.scored_by_line(),
-             f"- flagged (failed QA): {summary.flagged}", ""]
-    flagged = [o for o in summary.outcomes if o.status == "processed" and o.qa_passed is False]
+             f"- flagged (failed QA): {summary.flagged}",
+             f"- quality issues (stored, left out of the QA statistics): {len(summary.quality_issues)}", ""]
+    flagged = [o for o in summary.outcomes if o.status == "processed" and o.qa_passed is False
+               and not o.quality_flags]
     if flagged:
         lines += ["## Flagged", "", "| call | score |", "| --- | --- |"]
         lines += [f"| `{o.external_id}` | {o.qa_score:.1f} |" for o in flagged] + [""]
+    if summary.quality_issues:
+        lines += ["## Quality issues", "", "| call | words | what is wrong |", "| --- | ---: | --- |"]
+        lines += [f"| `{o.external_id}` | {o.words} | {'; '.join(o.quality_flags).replace('|', '/')} |"
+                  for o in summary.quality_issues] + [""]
     rejected = [o for o in summary.outcomes if o.status in ("rejected", "failed")]
     if rejected:
         lines += ["## Rejected", "", "| file | status | reason |", "| --- | --- | --- |"]

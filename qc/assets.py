@@ -138,6 +138,16 @@ def load_whisper(cfg: Settings):
                          whisper_compute_type(cfg, device), cfg.asr_cpu_threads)
 
 
+def identify_language(cfg: Settings, audio) -> tuple[str, float]:
+    """(language, probability) of 16 kHz speech, by Whisper base (multilingual, shipped; loaded on
+    first use: only calls the quality guard suspects ask)."""
+    device = resolve_device(cfg.asr_device)
+    model = _load_whisper(whisper_path("base", cfg.cache_dir), device, whisper_compute_type(cfg, device),
+                          cfg.asr_cpu_threads)
+    language, probability, _ = model.detect_language(audio)
+    return language, float(probability)
+
+
 @functools.lru_cache(maxsize=4)
 def _load_whisper(path: str, device: str, compute_type: str, cpu_threads: int):
     from faster_whisper import WhisperModel

@@ -24,6 +24,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from qc.channels import analyse_channels
 from qc.config import Settings
 from qc.records import BadRecording, CallMeta, Layout
 from qc.retry import retry, transient_os_error
@@ -163,6 +164,11 @@ class Recording:
             yield start, self.read(start, start + seconds, channel)
             start += hop
 
+    @property
+    def layout_reason(self) -> str:
+        """Why the call has its layout (the notes of decoding, joined)."""
+        return "; ".join(self.notes)
+
     def with_note(self, note: str) -> "Recording":
         return dataclasses.replace(self, notes=self.notes + (note,))
 
@@ -186,8 +192,13 @@ def decide_layout(meta: CallMeta, channels: int, cfg: Settings) -> tuple[Layout,
     return "mono", None, f"mixed {channels} channels down to mono"
 
 
-def load_recording(meta: CallMeta, cfg: Settings, call_id: str | None = None) -> Recording:
-    """Decode and validate one call. Raises BadRecording with the reason when it cannot be used."""
+def load_recording(meta: CallMeta, cfg: Settings, call_id: str | None = None, *, _channel: int | None = None,
+                   _reason: str | None = None) -> Recording:
+    """Decode and validate one call. Raises BadRecording with the reason when it cannot be used.
+
+    A two-channel file is a stereo call only when its channels hold two parties
+    (:func:`qc.channels.analyse_channels`); dual mono, a silent channel or a channel that only copies
+    the other make it a mono call on one channel, and ``Recording.layout_reason`` says why."""
     path = meta.path
     # A file on a network share can be briefly unavailable (EIO, ESTALE, EBUSY): try again before rejecting.
     info = retry(lambda: probe(path), lambda exc: transient_os_error(exc.__cause__), attempts=cfg.retry_attempts,
@@ -198,45 +209,57 @@ def load_recording(meta: CallMeta, cfg: Settings, call_id: str | None = None) ->
         raise BadRecording(f"too short: {info.duration:.3f} s (minimum {cfg.min_duration} s)")
     if info.duration > cfg.max_duration:
         raise BadRecording(f"too long: {info.duration / 3600:.1f} h (maximum {cfg.max_duration / 3600:.1f} h)")
-    layout, agent_channel, note = decide_layout(meta, info.channels, cfg)
+    if _channel is not None:
+        layout, agent_channel, note = "mono", None, _reason
+    else:
+        layout, agent_channel, note = decide_layout(meta, info.channels, cfg)
     out_channels = 2 if layout == "stereo" else 1
     call_id = call_id or content_hash(path)
     notes = (note,) if note else ()
     if info.duration <= cfg.in_memory_seconds:
-        samples = _decode_in_memory(path, info, cfg.sample_rate, out_channels)
+        samples = _decode_in_memory(path, info, cfg.sample_rate, out_channels, _channel)
         rec = Recording(call_id=call_id, meta=meta, sample_rate=cfg.sample_rate, frames=samples.shape[1],
                         channels=out_channels, layout=layout, agent_channel=agent_channel,
                         source_sample_rate=info.sample_rate, source_channels=info.channels, notes=notes,
                         _samples=samples)
     else:
-        work = _decode_to_work_file(path, info, cfg.sample_rate, out_channels, cfg.work_dir, call_id)
+        work = _decode_to_work_file(path, info, cfg.sample_rate, out_channels, cfg.work_dir, call_id, _channel)
         frames = sf.info(str(work)).frames
         rec = Recording(call_id=call_id, meta=meta, sample_rate=cfg.sample_rate, frames=int(frames),
                         channels=out_channels, layout=layout, agent_channel=agent_channel,
                         source_sample_rate=info.sample_rate, source_channels=info.channels, notes=notes,
                         _work_file=work)
-    if layout == "stereo" and _channels_identical(rec):
-        # A mono call saved as two identical channels: diarizing by channel would be wrong.
-        rec.close()
-        return load_recording(dataclasses.replace(meta, layout="mono"), cfg, call_id=call_id).with_note(
-            "identical stereo channels: treated as mono")
+    if layout == "stereo":
+        verdict = analyse_channels(lambda a, b: rec.read(a, b), rec.duration, rec.sample_rate)
+        if verdict.one_conversation:
+            # one conversation on two channels: diarizing by channel would take a copy for cross-talk
+            reason = verdict.reason + (" (calls.csv says stereo)" if meta.layout == "stereo" else "")
+            rec.close()
+            return load_recording(meta, cfg, call_id=call_id, _channel=verdict.channel, _reason=reason)
+        rec = rec.with_note(verdict.reason)
+    elif not rec.notes:
+        rec = rec.with_note("one channel" if info.channels == 1 else f"calls.csv says mono: {info.channels} "
+                            "channels mixed down")
     return rec
 
 
-def _mix(block: np.ndarray, out_channels: int) -> np.ndarray:
-    """(frames, channels) -> (frames, out_channels): keep stereo, or average down to mono."""
+def _mix(block: np.ndarray, out_channels: int, channel: int | None = None) -> np.ndarray:
+    """(frames, channels) -> (frames, out_channels): keep stereo, take one channel, or average down to mono."""
+    if channel is not None:
+        return block[:, channel:channel + 1]
     if block.shape[1] == out_channels:
         return block
     return block.mean(axis=1, keepdims=True)
 
 
-def _decode_in_memory(path: Path, info: AudioInfo, rate: int, out_channels: int) -> np.ndarray:
+def _decode_in_memory(path: Path, info: AudioInfo, rate: int, out_channels: int, channel: int | None = None
+                      ) -> np.ndarray:
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise BadRecording(f"cannot decode audio ({_short(exc)})") from exc
     _check_complete(len(data), info)
-    data = _mix(data, out_channels)
+    data = _mix(data, out_channels, channel)
     if sr != rate:
         data = soxr.resample(data, sr, rate, quality="HQ").astype(np.float32, copy=False)
     _check_finite(data)
@@ -256,10 +279,10 @@ def _check_finite(data: np.ndarray) -> None:
 
 
 def _decode_to_work_file(path: Path, info: AudioInfo, rate: int, out_channels: int, work_dir: Path,
-                         call_id: str) -> Path:
+                         call_id: str, channel: int | None = None) -> Path:
     """Stream-decode a long call block by block into a 16-bit WAV at ``rate`` (bounded memory)."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    target = work_dir / f"{call_id}-{out_channels}ch.wav"
+    target = work_dir / (f"{call_id}-{out_channels}ch.wav" if channel is None else f"{call_id}-ch{channel}.wav")
     if target.exists() and sf.info(str(target)).samplerate == rate:
         return target
     resampler = soxr.ResampleStream(info.sample_rate, rate, out_channels, dtype="float32", quality="HQ")
@@ -271,7 +294,7 @@ def _decode_to_work_file(path: Path, info: AudioInfo, rate: int, out_channels: i
             try:
                 for block in sf.blocks(str(path), blocksize=_BLOCK_FRAMES, dtype="float32", always_2d=True):
                     decoded += len(block)
-                    block = _mix(block, out_channels)
+                    block = _mix(block, out_channels, channel)
                     _check_finite(block)
                     out.write(resampler.resample_chunk(np.ascontiguousarray(block)))
             except (sf.LibsndfileError, RuntimeError) as exc:
@@ -283,17 +306,6 @@ def _decode_to_work_file(path: Path, info: AudioInfo, rate: int, out_channels: i
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
     return target
-
-
-def _channels_identical(rec: Recording) -> bool:
-    """True when both channels carry the same signal (checked on up to 60 s of audio)."""
-    probe_end = min(rec.duration, 60.0)
-    block = rec.read(0.0, probe_end)
-    a, b = block[0], block[1]
-    energy = float(np.dot(a, a) + np.dot(b, b))
-    if energy == 0.0:
-        return False
-    return float(np.sum((a - b) ** 2)) / energy < 1e-4
 
 
 def rms_db(samples: np.ndarray) -> float:

@@ -21,6 +21,7 @@ from qc.diarize import diarize
 from qc.encoder_states import TurnStates, encoder_width
 from qc.features import turn_features
 from qc.records import CallMeta, CallRecord, CallResult
+from qc.quality import check_call, speech_sample
 from qc.redact import (PiiSpan, audio_spans, find_pii, redact_audio, redact_turns, redact_words,
                        word_mask)
 from qc.roles import apply_roles, assign_roles
@@ -28,7 +29,7 @@ from qc.rules import evaluate_rules, load_rules
 from qc.scorecard import score_call
 from qc.sentiment import score_turns
 from qc.transcribe import attach_text, transcribe
-from qc.assets import load_whisper
+from qc.assets import identify_language, load_whisper
 
 Hook = Callable[[str, float], None]
 
@@ -72,6 +73,13 @@ def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook
         with timer.stage("features"):
             roles = assign_roles(rec, diarization.turns, words, cfg)
             turns, words = apply_roles(roles, diarization.turns, words)
+        with timer.stage("quality"):
+            # before anything reads the words: invented text is not measured, scored nor stored
+            check = check_call(turns, words, rec.layout, speech_audio=lambda: speech_sample(rec, turns),
+                               identify_language=lambda audio: identify_language(cfg, audio),
+                               asr_language=cfg.asr_language)
+            words = list(check.words)
+        with timer.stage("features"):
             turns = score_turns(attach_text(turns, words))
             metrics = measure(rec.call_id, rec.duration, turns, words, cfg.silence_threshold)
         speech = None
@@ -101,6 +109,7 @@ def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook
             sample_rate=rec.source_sample_rate, agent_id=meta.agent_id, queue=meta.queue,
             started_at=meta.started_at, agent_channel=rec.agent_channel,
             role_confidence=roles.confidence, role_strategy=roles.strategy,
+            layout_reason=rec.layout_reason or None, quality_flags=check.flags,
         )
         return CallResult(call=call, turns=tuple(turns), words=tuple(words), metrics=metrics,
                           rule_results=tuple(rule_results), qa=qa, timings=dict(timer.seconds), speech=speech)

@@ -197,6 +197,12 @@ class CallRecord:
     agent_channel: int | None = None
     role_confidence: float | None = None
     role_strategy: str | None = None
+    layout_reason: str | None = None  # why the call has its layout (qc.channels)
+    quality_flags: tuple[str, ...] = ()  # what the consistency guard found wrong (qc.quality); empty: nothing
+
+    @property
+    def quality_ok(self) -> bool:
+        return not self.quality_flags
 
     @property
     def call_date(self) -> date | None:

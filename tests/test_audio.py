@@ -50,7 +50,7 @@ def test_identical_stereo_channels_are_a_mono_call(tmp_path, settings):
     path = write_audio(tmp_path / "dup.wav", np.stack([x, x]))
     rec = load_recording(meta(path), settings)
     assert rec.layout == "mono" and rec.channels == 1
-    assert any("identical" in n for n in rec.notes)
+    assert "dual mono: identical channels" in rec.layout_reason
 
 
 def test_six_channels_mixed_down_and_96k_resampled(tmp_path, settings):

@@ -71,6 +71,8 @@ _FIELDS: dict[str, list[pa.Field]] = {
         pa.field("agent_channel", pa.int16()),
         pa.field("role_confidence", pa.float64()),
         pa.field("role_strategy", pa.string()),
+        pa.field("layout_reason", pa.string()),
+        pa.field("quality_flags", pa.string()),  # JSON list: what the consistency guard found; [] when fine
         pa.field("qa_score", pa.float64()),
         pa.field("qa_passed", pa.bool_()),
         pa.field("qa_breakdown", pa.string()),  # JSON object: item -> points lost
@@ -175,6 +177,8 @@ def _rows(dataset: str, results: Sequence[CallResult], written_at: datetime) -> 
                 agent_channel=c.agent_channel,
                 role_confidence=c.role_confidence,
                 role_strategy=c.role_strategy,
+                layout_reason=c.layout_reason,
+                quality_flags=json.dumps(list(c.quality_flags)),
                 qa_score=r.qa.score if r.qa else None,
                 qa_passed=r.qa.passed if r.qa else None,
                 qa_breakdown=_json(r.qa.breakdown) if r.qa else None,

@@ -269,7 +269,8 @@ def call_list(
     limit: int | None = 500,
 ) -> pd.DataFrame:
     """Calls with their QA score and rule failures: call_id, external_id, agent_id, queue, started_at,
-    call_date, duration, layout, qa_score, qa_passed, failed_rules, points_lost, flagged.
+    call_date, duration, layout, qa_score, qa_passed, failed_rules, points_lost, flagged, quality_ok,
+    quality_flags (the consistency guard's findings, :mod:`qc.quality`).
 
     ``score_min``/``score_max`` bound the QA score (inclusive; unscored calls drop out). ``failed_rule``
     keeps calls that failed that rule. Human labels (latest per call and label): ``label`` with
@@ -292,6 +293,8 @@ def call_list(
         sa.func.coalesce(f.failed_rules, 0).label("failed_rules"),
         sa.func.coalesce(f.points_lost, 0.0).label("points_lost"),
         f.call_id.is_not(None).label("flagged"),
+        c.quality_ok,
+        c.quality_flags,
     ).select_from(_calls_with_qa())
     stmt = _calls_where(stmt, date_from=date_from, date_to=date_to, agent_id=agent_id, queue=queue)
     if score_min is not None:
@@ -348,7 +351,9 @@ def qa_summary(
     queue: str | None = None,
 ) -> pd.DataFrame:
     """Calls grouped by ``by`` (call_date, agent_id or queue): calls, minutes, scored (calls with a QA
-    score), passed, mean_qa_score, pass_rate (passed / scored, NaN when none is scored) and flagged."""
+    score), passed, mean_qa_score, pass_rate (passed / scored, NaN when none is scored), flagged and
+    quality_issues. Calls with a quality flag (:mod:`qc.quality`) count in ``calls``, ``minutes`` and
+    ``quality_issues`` only: their scores say more about the recording than about the agent."""
     c, q, f = Call.__table__.c, QAScoreRow.__table__.c, v_flagged_calls.c
     groups = {"call_date": c.call_date, "agent_id": c.agent_id, "queue": c.queue}
     if by not in groups:
@@ -358,14 +363,15 @@ def qa_summary(
         key.label(by),
         sa.func.count().label("calls"),
         (sa.func.sum(c.duration) / 60.0).label("minutes"),
-        sa.func.count(q.score).label("scored"),
-        sa.func.sum(sa.case((q.passed, 1), else_=0)).label("passed"),
-        sa.func.avg(q.score).label("mean_qa_score"),
+        sa.func.count(sa.case((c.quality_ok, q.score))).label("scored"),
+        sa.func.sum(sa.case((sa.and_(c.quality_ok, q.passed), 1), else_=0)).label("passed"),
+        sa.func.avg(sa.case((c.quality_ok, q.score))).label("mean_qa_score"),
         sa.func.sum(sa.case((f.call_id.is_not(None), 1), else_=0)).label("flagged"),
+        sa.func.sum(sa.case((c.quality_ok, 0), else_=1)).label("quality_issues"),
     ).select_from(_calls_with_qa())
     stmt = _calls_where(stmt, date_from=date_from, date_to=date_to, agent_id=agent_id, queue=queue)
     df = frame(source, stmt.group_by(key).order_by(key))
-    for col in ("calls", "scored", "passed", "flagged"):
+    for col in ("calls", "scored", "passed", "flagged", "quality_issues"):
         df[col] = df[col].fillna(0).astype(int)
     df["pass_rate"] = (df["passed"] / df["scored"].where(df["scored"] > 0)).astype(float)
     return df

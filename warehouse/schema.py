@@ -91,6 +91,10 @@ class Call(Base):
     agent_channel: Mapped[int | None] = mapped_column(sa.SmallInteger)
     role_confidence: Mapped[float | None]
     role_strategy: Mapped[str | None] = mapped_column(sa.String(64))
+    layout_reason: Mapped[str | None] = mapped_column(sa.Text)  # why the call has its layout (qc.channels)
+    # what the consistency guard (qc.quality) found wrong; a call with any is left out of pass rates
+    quality_flags: Mapped[list[str] | None]  # None: stored before the guard ran
+    quality_ok: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     timings: Mapped[dict[str, float]]
     first_processed_at: Mapped[datetime]
     processed_at: Mapped[datetime]
@@ -392,6 +396,7 @@ v_agent_daily = _view(
     _C("mean_qa_score", sa.Double),
     _C("qa_failed", sa.Integer),
     _C("flagged", sa.Integer),
+    _C("quality_issues", sa.Integer),
     _C("mean_talk_ratio_agent", sa.Double),
     _C("mean_silence_total", sa.Double),
     _C("mean_overtalk_ratio", sa.Double),

@@ -459,6 +459,8 @@ class Warehouse:
                 agent_channel=row.agent_channel,
                 role_confidence=row.role_confidence,
                 role_strategy=row.role_strategy,
+                layout_reason=row.layout_reason,
+                quality_flags=tuple(row.quality_flags or ()),
             )
             return CallResult(
                 call=record,
@@ -780,6 +782,9 @@ def _call_row(result: CallResult, run_id: str, now: datetime) -> dict[str, Any]:
         "agent_channel": c.agent_channel,
         "role_confidence": c.role_confidence,
         "role_strategy": c.role_strategy,
+        "layout_reason": c.layout_reason,
+        "quality_flags": list(c.quality_flags),
+        "quality_ok": c.quality_ok,
         "timings": {k: float(v) for k, v in result.timings.items()},
         "first_processed_at": now,
         "processed_at": now,

@@ -49,6 +49,11 @@ def header(result: CallResult) -> None:
            if call.role_strategy and call.role_confidence is not None else "")
     )
     st.code(call.call_id, language=None)
+    if call.layout_reason:
+        st.caption(f"Layout: {ui.md(call.layout_reason)}")
+    for flag in call.quality_flags:
+        st.warning(f"Quality issue: {ui.md(flag)}. This call is left out of pass rates and mean scores.",
+                   icon=":material/report:")
     failed = [r for r in result.rule_results if not r.passed]
     c1, c2, c3, c4 = st.columns(4)
     if qa is None:
