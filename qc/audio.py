@@ -29,7 +29,9 @@ from qc.config import Settings
 from qc.records import BadRecording, CallMeta, Layout
 from qc.retry import retry, transient_os_error
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".amr")
+# containers and codecs libsndfile does not read (AAC in M4A, AMR) are decoded by ffmpeg into a work file
+FFMPEG = "FFMPEG"
 _BLOCK_FRAMES = 1 << 18  # decode block for long files (~5 s at 48 kHz)
 
 
@@ -69,7 +71,10 @@ def probe(path: Path) -> AudioInfo:
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise BadRecording(f"not a readable audio file ({_short(exc)})") from exc
+        found = _ffprobe(path)
+        if found is None:
+            raise BadRecording(f"not a readable audio file ({_short(exc)})") from exc
+        return found
     except OSError as exc:
         raise BadRecording(f"cannot read file: {exc.strerror or exc}") from exc
     if info.samplerate <= 0 or info.channels <= 0:
@@ -78,6 +83,52 @@ def probe(path: Path) -> AudioInfo:
         _check_wav_not_truncated(path, size)
     return AudioInfo(frames=int(info.frames), sample_rate=int(info.samplerate), channels=int(info.channels),
                      format=str(info.format))
+
+
+def _ffprobe(path: Path) -> AudioInfo | None:
+    """The first audio stream of a file libsndfile cannot open, as ffprobe reads it (None: no audio)."""
+    import json
+    import subprocess
+
+    try:
+        out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+                              "stream=codec_name,sample_rate,channels,duration:format=duration", "-of", "json",
+                              str(path)], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    data = json.loads(out.stdout or "{}")
+    streams = data.get("streams") or []
+    if not streams:
+        return None
+    st = streams[0]
+    rate, channels = int(st.get("sample_rate") or 0), int(st.get("channels") or 0)
+    duration = float(st.get("duration") or (data.get("format") or {}).get("duration") or 0.0)
+    if rate <= 0 or channels <= 0:
+        return None
+    return AudioInfo(frames=int(round(duration * rate)), sample_rate=rate, channels=channels,
+                     format=f"{FFMPEG}:{st.get('codec_name', '?')}")
+
+
+def _transcode(path: Path, work_dir: Path, call_id: str) -> Path:
+    """A file only ffmpeg reads, decoded once to 16-bit PCM WAV (its own rate and channels)."""
+    import subprocess
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    target = work_dir / f"{call_id}-source.wav"
+    fd, tmp_name = tempfile.mkstemp(dir=work_dir, suffix=".wav.tmp")
+    os.close(fd)
+    try:
+        out = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(path), "-map", "0:a:0", "-vn",
+                              "-c:a", "pcm_s16le", "-f", "wav", tmp_name], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise BadRecording(f"cannot decode audio (ffmpeg: {(out.stderr.strip().splitlines() or ['?'])[-1][:200]})")
+        os.replace(tmp_name, target)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return target
 
 
 def _short(exc: BaseException) -> str:
@@ -193,7 +244,7 @@ def decide_layout(meta: CallMeta, channels: int, cfg: Settings) -> tuple[Layout,
 
 
 def load_recording(meta: CallMeta, cfg: Settings, call_id: str | None = None, *, _channel: int | None = None,
-                   _reason: str | None = None) -> Recording:
+                   _reason: str | None = None, _source: CallMeta | None = None) -> Recording:
     """Decode and validate one call. Raises BadRecording with the reason when it cannot be used.
 
     A two-channel file is a stereo call only when its channels hold two parties
@@ -209,13 +260,26 @@ def load_recording(meta: CallMeta, cfg: Settings, call_id: str | None = None, *,
         raise BadRecording(f"too short: {info.duration:.3f} s (minimum {cfg.min_duration} s)")
     if info.duration > cfg.max_duration:
         raise BadRecording(f"too long: {info.duration / 3600:.1f} h (maximum {cfg.max_duration / 3600:.1f} h)")
+    call_id = call_id or content_hash(path)
+    if info.format.startswith(FFMPEG):
+        source = _transcode(path, cfg.work_dir, call_id)
+        try:
+            decoded = probe(source)
+            if decoded.frames < 0.9 * info.frames:
+                raise BadRecording(f"truncated file: ffmpeg decoded {decoded.duration:.1f} s of the "
+                                   f"{info.duration:.1f} s the container declares")
+            return load_recording(dataclasses.replace(meta, path=source), cfg, call_id=call_id, _channel=_channel,
+                                  _reason=_reason, _source=meta)
+        finally:
+            source.unlink(missing_ok=True)
     if _channel is not None:
         layout, agent_channel, note = "mono", None, _reason
     else:
         layout, agent_channel, note = decide_layout(meta, info.channels, cfg)
     out_channels = 2 if layout == "stereo" else 1
-    call_id = call_id or content_hash(path)
     notes = (note,) if note else ()
+    if _source is not None:  # decoded by ffmpeg from the original file
+        meta = _source
     if info.duration <= cfg.in_memory_seconds:
         samples = _decode_in_memory(path, info, cfg.sample_rate, out_channels, _channel)
         rec = Recording(call_id=call_id, meta=meta, sample_rate=cfg.sample_rate, frames=samples.shape[1],
