@@ -15,8 +15,11 @@ Definitions (each is one :class:`~qc.records.ConversationMetrics` field):
 ``silence_total``, ``silence_longest``, ``silence_count``
     Non-talk time: the gaps between everybody's talk spans, inside the conversation (from
     the start of its first speech to the end of its last). Leading and trailing silence are recording
-    artefacts (ringing, hang-up) and are not counted. ``silence_count`` counts the gaps at least
-    ``silence_threshold`` seconds long.
+    artefacts (ringing, hang-up) and are not counted, nor is hold or key tones (below). ``silence_count``
+    counts the gaps at least ``silence_threshold`` seconds long.
+``hold_time``, ``hold_count``, ``tone_time``
+    sustained sound without speech outside every turn (hold music, a prompt loop) and DTMF key tones
+    (:mod:`qc.hold`): the caller on hold, not a silence and nobody's talk.
 ``overtalk_time``, ``overtalk_ratio``
     Time both roles speak at once (intersection of their talk spans); the ratio is over the call's
     duration.
@@ -47,6 +50,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from qc.hold import NonTalk
 from qc.records import ConversationMetrics, Role, Turn, Word
 
 Span = tuple[float, float]
@@ -182,12 +186,29 @@ def _mean(values: Sequence[float]) -> float | None:
     return round(sum(values) / len(values), 3) if values else None
 
 
+def subtract(span: Span, others: Sequence[Span]) -> list[Span]:
+    """The parts of ``span`` that none of ``others`` (sorted) covers."""
+    out, (a, b) = [], span
+    for x, y in others:
+        if y <= a or x >= b:
+            continue
+        if x > a:
+            out.append((a, x))
+        a = max(a, y)
+    if b > a:
+        out.append((a, b))
+    return out
+
+
 def measure(call_id: str, duration: float, turns: Sequence[Turn], words: Sequence[Word],
-            silence_threshold: float = 3.0) -> ConversationMetrics:
-    """All conversation metrics of one call (definitions: the module docstring)."""
+            silence_threshold: float = 3.0, non_talk: Sequence[NonTalk] = ()) -> ConversationMetrics:
+    """All conversation metrics of one call (definitions: the module docstring). ``non_talk``: the
+    call's hold and key-tone stretches (:func:`qc.hold.find_non_talk`): not silence, measured apart."""
     agent = talk_spans(turns, "agent")
     customer = talk_spans(turns, "customer")
-    silences = [b - a for a, b in gaps(speech_spans(turns))]
+    held = sorted((s.start, s.end) for s in non_talk)
+    silences = [b - a for gap in gaps(speech_spans(turns)) for a, b in subtract(gap, held) if b - a > 0.01]
+    holds = [s for s in non_talk if s.kind == "hold"]
     talk_agent, talk_customer = total(agent), total(customer)
     overtalk = total(intersect(agent, customer))
     both = talk_agent + talk_customer
@@ -224,4 +245,7 @@ def measure(call_id: str, duration: float, turns: Sequence[Turn], words: Sequenc
         sentiment_agent_end=agent_end,
         sentiment_customer_start=customer_start,
         sentiment_customer_end=customer_end,
+        hold_time=round(sum(s.duration for s in holds), 3),
+        hold_count=len(holds),
+        tone_time=round(sum(s.duration for s in non_talk if s.kind == "tones"), 3),
     )

@@ -20,6 +20,7 @@ from qc.conversation import measure
 from qc.diarize import diarize
 from qc.encoder_states import TurnStates, encoder_width
 from qc.features import turn_features
+from qc.hold import find_non_talk
 from qc.records import CallMeta, CallRecord, CallResult
 from qc.quality import check_call, speech_sample
 from qc.redact import (PiiSpan, audio_spans, find_pii, redact_audio, redact_turns, redact_words,
@@ -81,7 +82,8 @@ def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook
             words = list(check.words)
         with timer.stage("features"):
             turns = score_turns(attach_text(turns, words))
-            metrics = measure(rec.call_id, rec.duration, turns, words, cfg.silence_threshold)
+            non_talk = find_non_talk(rec, turns)
+            metrics = measure(rec.call_id, rec.duration, turns, words, cfg.silence_threshold, non_talk)
         speech = None
         if states is not None:
             with timer.stage("speech_features"):

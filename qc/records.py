@@ -106,7 +106,7 @@ class ConversationMetrics:
     talk_time_agent: float = 0.0
     talk_time_customer: float = 0.0
     talk_ratio_agent: float | None = None  # agent talk / (agent + customer talk)
-    silence_total: float = 0.0  # time nobody speaks
+    silence_total: float = 0.0  # time nobody speaks (hold and key tones not counted)
     silence_longest: float = 0.0
     silence_count: int = 0  # silences at least `silence_threshold` long
     overtalk_time: float = 0.0
@@ -124,6 +124,9 @@ class ConversationMetrics:
     sentiment_agent_end: float | None = None
     sentiment_customer_start: float | None = None
     sentiment_customer_end: float | None = None
+    hold_time: float = 0.0  # sustained sound without speech (hold music, a prompt loop): the caller on hold
+    hold_count: int = 0
+    tone_time: float = 0.0  # DTMF key tones
 
     @classmethod
     def columns(cls) -> list[str]:
