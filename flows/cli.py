@@ -38,6 +38,7 @@ def _register_subapps() -> None:
     for module_name, name in (
         ("flows.cli_run", None),
         ("flows.cli_db", "db"),
+        ("flows.cli_calls", None),
         ("flows.cli_eval", "eval"),
         ("flows.cli_models", None),
         ("flows.cli_dashboard", "dashboard"),

@@ -71,6 +71,27 @@ def header(result: CallResult) -> None:
                            query_params={"agent_id": call.agent_id})
     links[1].page_link("views/labels.py", label="Label this call", icon=":material/label:",
                        query_params={"call_id": call.call_id})
+    swap_roles_button(result)
+
+
+def swap_roles_button(result: CallResult) -> None:
+    """Agent and customer the wrong way round: swap them (metrics, rules and scores follow, from
+    stored data). Needs the analyst's name: the correction is stored with who made it."""
+    who = ui.current_user()
+    with st.popover("Roles wrong? Swap agent and customer", icon=":material/swap_horiz:",
+                    disabled=who is None, help=None if who else "Sign in or type your name in the sidebar first"):
+        st.caption("Every turn and word changes role; talk metrics, rules, the QA score and the model's scores "
+                   "are computed again from what is stored. The correction is kept with your name.")
+        if st.button("Swap roles", key="call-swap-roles", type="primary"):
+            from flows.corrections import swap_roles
+
+            with st.spinner("Swapping roles and scoring again…"):
+                swap_roles(data.settings(), result.call_id, who or "dashboard")
+            data.refresh()
+            st.session_state["call-swapped"] = result.call_id
+            st.rerun()
+    if st.session_state.get("call-swapped") == result.call_id:
+        st.success("Roles swapped: metrics, rules, QA score and model scores recomputed.", icon=":material/check:")
 
 
 def audio(result: CallResult) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
 import soundfile as sf
+import sqlalchemy as sa
 
 from tests.dashboard.conftest import AGENTS, HTML_SUFFIX, N_CALLS, metric, no_errors, open_page
 from warehouse import queries
@@ -281,3 +283,29 @@ def test_nothing_renders_html_from_data():
     for path in root.rglob("*.py"):
         found = forbidden.search(path.read_text())
         assert found is None, f"{path.name} uses {found.group(0)}"
+
+
+def test_swapping_roles_from_the_call_page_recomputes_and_keeps_who(dash):
+    cid = dash.call_ids[3]
+    with dash.warehouse() as wh:
+        before = wh.load_call(cid)
+    at = open_page("call", call_id=cid)
+    no_errors(at)
+    assert at.button(key="call-swap-roles") is not None
+    at.text_input(key="analyst_name").input("Maria QA").run()
+    at.button(key="call-swap-roles").click().run()
+    no_errors(at)
+    with dash.warehouse() as wh:
+        after = wh.load_call(cid)
+        with wh.engine.connect() as con:
+            runs = con.execute(sa.text("SELECT r.settings, r.started_at FROM pipeline_runs r JOIN calls c "
+                                       "ON c.run_id = r.run_id WHERE c.call_id = :c"), {"c": cid}).all()
+    swap = {"agent": "customer", "customer": "agent"}
+    assert [t.role for t in after.turns] == [swap.get(t.role, t.role) for t in before.turns]
+    assert [w.role for w in after.words] == [swap.get(w.role, w.role) for w in before.words]
+    assert after.call.role_strategy == "corrected by hand" and after.call.role_confidence == 1.0
+    assert after.metrics.talk_time_agent == pytest.approx(before.metrics.talk_time_customer, abs=0.01)
+    assert after.metrics.silence_total == before.metrics.silence_total
+    settings = runs[0][0] if isinstance(runs[0][0], dict) else json.loads(runs[0][0])
+    assert settings == {"correction": "swap_roles", "call_id": cid, "who": "Maria QA"}
+    assert any("Roles swapped" in s.value for s in at.success)
