@@ -149,7 +149,10 @@ def handle_call(meta: CallMeta, call_id: str, cfg: Settings, run_id: str) -> Cal
         return CallOutcome(meta.external_id, str(meta.path), "rejected", call_id, reason)
 
     try:
-        result, features = analyze_with_features(meta, cfg, call_id=call_id)
+        # the agent's enrolled voice tells the agent of a mono call (qc.voiceprint)
+        enrolled = wh.voiceprint(meta.agent_id) if cfg.voiceprints and meta.agent_id else None
+        result, features = analyze_with_features(meta, cfg, call_id=call_id,
+                                                 voiceprint=enrolled[0] if enrolled else None)
     except BadRecording as exc:
         return reject(exc.reason)
     except Exception as exc:  # one broken call must not stop the batch: store why, keep going
@@ -163,6 +166,9 @@ def handle_call(meta: CallMeta, call_id: str, cfg: Settings, run_id: str) -> Cal
     result, scored_by = _score(result, cfg, wh, store_features)
     store("writing Parquet for", lambda: parquet.write_call(result, cfg.parquet_dir), transient_os_error)
     store("storing", lambda: wh.save_call(result, run_id))
+    if result.agent_voice is not None and meta.agent_id:  # a two-party stereo call: the agent's channel
+        voice, seconds = result.agent_voice
+        store("enrolling the agent's voice from", lambda: wh.enrol_voice(meta.agent_id, result.call_id, voice, seconds))
     return CallOutcome(
         external_id=meta.external_id, file=str(meta.path), status="processed", call_id=result.call_id,
         audio_seconds=result.call.duration, seconds=time.perf_counter() - t0, layout=result.call.layout,

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     max_speakers: int | None = Field(None, ge=1, description="Upper bound on the speaker count of mono calls.")
     stereo_agent_channel: int = Field(0, ge=0, le=1)
     role_strategy: RoleStrategy = "greeting"
+    voiceprints: bool = Field(True, description="Enrol each agent's voice from their stereo calls and tell the "
+                              "agent of a mono call by it (biometric data: qc/voiceprint.py).")
 
     # --- QA -----------------------------------------------------------------------------------
     rules_file: Path | None = Field(None, description="Rules + scorecard YAML; default: the shipped set.")

@@ -25,11 +25,13 @@ from qc.records import CallMeta, CallRecord, CallResult
 from qc.quality import check_call, speech_sample
 from qc.redact import (PiiSpan, audio_spans, find_pii, redact_audio, redact_turns, redact_words,
                        word_mask)
+from qc.diarize.embedded import load_encoder, torch_device
 from qc.roles import apply_roles, assign_roles
 from qc.rules import evaluate_rules, load_rules
 from qc.scorecard import score_call
 from qc.sentiment import score_turns
 from qc.transcribe import attach_text, transcribe
+from qc.voiceprint import speaker_embeddings
 from qc.assets import identify_language, load_whisper
 
 Hook = Callable[[str, float], None]
@@ -55,13 +57,15 @@ class StageTimer:
 
 
 def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook: Hook | None = None,
-                 recording: Recording | None = None) -> CallResult:
+                 recording: Recording | None = None, voiceprint=None) -> CallResult:
     """Decode, diarize, transcribe, assign roles, measure, check the rules and redact one call.
 
     With ``cfg.redact_pii`` (the default) the result holds only redacted text (words, turns, rule
     evidence); with ``cfg.redact_audio`` a redacted copy of the audio is written to
     ``cfg.redacted_dir / f"{call_id}.wav"``. ``qa`` scores the rules only: the classifier's items are
-    added by :func:`qc.scorecard.with_scores` once a model has scored the call."""
+    added by :func:`qc.scorecard.with_scores` once a model has scored the call. ``voiceprint``: the
+    enrolled voice of the call's agent (:mod:`qc.voiceprint`), which decides the roles of a mono call;
+    a two-party stereo call of a known agent returns that agent's voice in ``agent_voice`` to enrol."""
     timer = StageTimer(hook)
     with timer.stage("decode"):
         rec = recording or load_recording(meta, cfg, call_id=call_id)
@@ -71,9 +75,19 @@ def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook
         states = TurnStates(diarization.turns) if cfg.speech_features else None
         with timer.stage("transcribe"):
             words = transcribe(rec, diarization.turns, cfg, states=states)
+        embeddings = None
+        enrol = cfg.voiceprints and bool(meta.agent_id) and rec.layout == "stereo"
+        if cfg.voiceprints and (enrol or (voiceprint is not None and rec.layout == "mono")):
+            with timer.stage("voiceprint"):
+                embeddings = speaker_embeddings(rec, diarization.turns,
+                                                load_encoder(cfg.embedding_model, torch_device()))
         with timer.stage("features"):
-            roles = assign_roles(rec, diarization.turns, words, cfg)
+            roles = assign_roles(rec, diarization.turns, words, cfg, voiceprint=voiceprint, embeddings=embeddings)
             turns, words = apply_roles(roles, diarization.turns, words)
+        agent_voice = None
+        if enrol and embeddings:
+            agent = [s for s, role in roles.speakers.items() if role == "agent" and s in embeddings]
+            agent_voice = embeddings[agent[0]] if len(agent) == 1 else None
         with timer.stage("quality"):
             # before anything reads the words: invented text is not measured, scored nor stored
             check = check_call(turns, words, rec.layout, speech_audio=lambda: speech_sample(rec, turns),
@@ -114,7 +128,8 @@ def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook
             layout_reason=rec.layout_reason or None, quality_flags=check.flags,
         )
         return CallResult(call=call, turns=tuple(turns), words=tuple(words), metrics=metrics,
-                          rule_results=tuple(rule_results), qa=qa, timings=dict(timer.seconds), speech=speech)
+                          rule_results=tuple(rule_results), qa=qa, timings=dict(timer.seconds), speech=speech,
+                          agent_voice=agent_voice)
     finally:
         if recording is None:
             rec.close()

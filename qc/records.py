@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Any, TYPE_CHECKING, Literal
 
 Layout = Literal["stereo", "mono"]
 Role = Literal["agent", "customer", "unknown"]
@@ -237,6 +237,8 @@ class CallResult:
     turn_scores: tuple[TurnScore, ...] = ()  # of the model version that scored the call last
     # per-turn speech features (qc.features), aligned with ``turns``; None when not computed
     speech: TurnFeatures | None = field(default=None, compare=False, repr=False)
+    # (embedding, seconds) of the agent's voice where this call can enrol it (qc.voiceprint); never stored
+    agent_voice: tuple[Any, float] | None = field(default=None, compare=False, repr=False)
 
     @property
     def call_id(self) -> str:

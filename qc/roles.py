@@ -49,10 +49,18 @@ OPENING_TURNS = 3  # per speaker
 
 
 def assign_roles(rec: Recording, turns: Sequence[Turn], words: Sequence[Word], cfg: Settings,
-                 company_names: Sequence[str] = ()) -> RoleAssignment:
-    """Speaker -> role for this call, with a confidence in 0..1."""
+                 company_names: Sequence[str] = (), voiceprint=None, embeddings=None) -> RoleAssignment:
+    """Speaker -> role for this call, with a confidence in 0..1. ``voiceprint``: the call's agent's
+    enrolled voice, and ``embeddings``: each speaker's (:mod:`qc.voiceprint`): on a mono call they
+    decide first, where the voices are far enough apart."""
     if rec.layout == "stereo":
         return by_channel(rec, turns)
+    if voiceprint is not None and embeddings:
+        from qc.voiceprint import by_voiceprint
+
+        found = by_voiceprint(embeddings, voiceprint, _speakers_in_order(turns))
+        if found is not None:
+            return found
     if cfg.role_strategy == "greeting":
         return by_greeting(turns, words, company_names)
     return by_first_speaker(turns)

@@ -249,6 +249,28 @@ class LabelRow(Base):
     end_s: Mapped[float | None]
 
 
+class AgentVoiceprint(Base):
+    """One agent's enrolled voice (qc.voiceprint): biometric data, deleted by ``callqc agents forget``."""
+
+    __tablename__ = "agent_voiceprints"
+
+    agent_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    embedding: Mapped[list[float]] = mapped_column(JSONType)
+    seconds: Mapped[float]  # of speech it was averaged over
+    calls: Mapped[int]
+    updated_at: Mapped[datetime]
+
+
+class VoiceprintCall(Base):
+    """Which calls an agent's voiceprint was enrolled from (so a rerun does not enrol a call twice)."""
+
+    __tablename__ = "voiceprint_calls"
+
+    agent_id: Mapped[str] = mapped_column(sa.ForeignKey("agent_voiceprints.agent_id", ondelete="CASCADE"),
+                                          primary_key=True)
+    call_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+
+
 class ModelVersionRow(Base):
     """A trained classifier: where its artifact is, what it predicts, how well it did. At most one row
     is promoted (a partial unique index enforces it)."""
