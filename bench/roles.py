@@ -109,6 +109,15 @@ def main(argv: list[str] | None = None) -> None:
             strategies = sorted({r[2] for r in sel})
             print(f"| {condition} | {how} ({', '.join(strategies)}) | {len(sel)} | "
                   f"{sum(r[4] for r in sel) / len(sel):.2f} | {', '.join(f'{c:.2f}' for c in wrong) or '-'} |")
+    print("\n## by strategy\n")
+    print("| strategy | calls | mean confidence | share right |")
+    print("| --- | ---: | ---: | ---: |")
+    for strategy in sorted({r[2] for r in rows}):
+        sel = [r for r in rows if r[2] == strategy]
+        print(f"| {strategy} | {len(sel)} | {np.mean([r[3] for r in sel]):.2f} | {np.mean([r[4] for r in sel]):.2f} |")
+    print("\nrows (condition, roles from, strategy, confidence, right):")
+    for r in rows:
+        print("  " + ", ".join(str(x) for x in r))
     print("\n## calibration (every call and condition above)\n")
     print("| confidence | calls | mean confidence | share right |")
     print("| --- | ---: | ---: | ---: |")

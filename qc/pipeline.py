@@ -10,6 +10,7 @@ the result.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -85,7 +86,7 @@ def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook
             roles = assign_roles(rec, diarization.turns, words, cfg, voiceprint=voiceprint, embeddings=embeddings)
             turns, words = apply_roles(roles, diarization.turns, words)
         agent_voice = None
-        if enrol and embeddings:
+        if enrol and embeddings and not roles.doubt:
             agent = [s for s, role in roles.speakers.items() if role == "agent" and s in embeddings]
             agent_voice = embeddings[agent[0]] if len(agent) == 1 else None
         with timer.stage("quality"):
@@ -94,6 +95,8 @@ def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook
                                identify_language=lambda audio: identify_language(cfg, audio),
                                asr_language=cfg.asr_language)
             words = list(check.words)
+            if roles.doubt:  # the channel map against the call's own evidence: a person decides
+                check = dataclasses.replace(check, flags=check.flags + (roles.doubt,))
         with timer.stage("features"):
             turns = score_turns(attach_text(turns, words))
             non_talk = find_non_talk(rec, turns)

@@ -92,6 +92,7 @@ class RoleAssignment:
     speakers: dict[str, Role]
     confidence: float
     strategy: str
+    doubt: str = ""  # evidence against the assignment that could not settle it (a quality flag)
 
     def role_of(self, speaker: str) -> Role:
         return self.speakers.get(speaker, "unknown")

@@ -20,6 +20,8 @@ import dataclasses
 import re
 from collections.abc import Sequence
 
+import numpy as np
+
 from qc.audio import Recording
 from qc.config import Settings
 from qc.records import RoleAssignment, Turn, Word
@@ -54,7 +56,7 @@ def assign_roles(rec: Recording, turns: Sequence[Turn], words: Sequence[Word], c
     enrolled voice, and ``embeddings``: each speaker's (:mod:`qc.voiceprint`): on a mono call they
     decide first, where the voices are far enough apart."""
     if rec.layout == "stereo":
-        return by_channel(rec, turns)
+        return check_channel_map(by_channel(rec, turns), turns, words, company_names, voiceprint, embeddings)
     if voiceprint is not None and embeddings:
         from qc.voiceprint import by_voiceprint
 
@@ -72,6 +74,46 @@ def by_channel(rec: Recording, turns: Sequence[Turn]) -> RoleAssignment:
     # The channel map is given (calls.csv) or the configured convention: as sure as the inbox is.
     confidence = 1.0 if rec.meta.agent_channel is not None else 0.9
     return RoleAssignment(speakers=speakers, confidence=confidence, strategy="channel")
+
+
+MAP_DOUBT = 3.0  # phrase evidence by which the mapped customer must sound more like an agent to be doubted
+
+
+def check_channel_map(roles: RoleAssignment, turns: Sequence[Turn], words: Sequence[Word],
+                      company_names: Sequence[str] = (), voiceprint=None, embeddings=None) -> RoleAssignment:
+    """The channel map, doubted (confidence 0.5, ``doubt`` saying why) when the channel it calls the
+    customer's evidently holds the agent: its opening sounds like an agent's by ``MAP_DOUBT`` more than
+    the mapped agent's does, or its voice is the enrolled agent's. Neither the map nor the evidence
+    is trusted silently: the roles stay as mapped and the call is flagged for a person to check."""
+    agent = [s for s, r in roles.speakers.items() if r == "agent"]
+    customer = [s for s, r in roles.speakers.items() if r == "customer"]
+    if len(agent) != 1 or len(customer) != 1:
+        return roles
+    channel = {t.speaker: t.channel for t in turns}
+    a, c = agent[0], customer[0]
+    evidence = []
+    score_a = phrase_score(opening_text(a, turns, words), company_names)
+    score_c = phrase_score(opening_text(c, turns, words), company_names)
+    if score_c - score_a >= MAP_DOUBT:
+        evidence.append(f"channel {channel[c]} opens like an agent ({_quote(opening_text(c, turns, words))})")
+    if voiceprint is not None and embeddings and a in embeddings and c in embeddings:
+        from qc.voiceprint import MARGIN_DECIDES
+
+        vp = voiceprint / (np.linalg.norm(voiceprint) + 1e-9)
+        sim_a, sim_c = float(embeddings[a][0] @ vp), float(embeddings[c][0] @ vp)
+        if sim_c - sim_a >= MARGIN_DECIDES:
+            evidence.append(f"channel {channel[c]} has the enrolled agent's voice (similarity {sim_c:.2f} "
+                            f"against {sim_a:.2f})")
+    if not evidence:
+        return roles
+    doubt = (f"the channel map puts the agent on channel {channel[a]}, but " + " and ".join(evidence)
+             + ": check the layout in calls.csv")
+    return dataclasses.replace(roles, confidence=0.5, doubt=doubt)
+
+
+def _quote(text: str, words: int = 12) -> str:
+    parts = text.split()
+    return "'" + " ".join(parts[:words]) + ("…'" if len(parts) > words else "'")
 
 
 def by_first_speaker(turns: Sequence[Turn]) -> RoleAssignment:

@@ -50,6 +50,7 @@ def inbox(tmp_path_factory):
     sf.write(root / "dual.wav", np.stack([mix, _lossy(mix, 0.012, -1.0)]).T, RATE)
     sf.write(root / "mixed.wav", mix, RATE)
     (root / "stereo.wav").write_bytes(wav)
+    sf.write(root / "swapped.wav", x.T, RATE)  # the same call, listed with the wrong agent channel
     _espeak(root / "german.wav", "de", "Guten Tag, ich rufe an, weil meine Rechnung falsch ist. Können Sie mir "
             "bitte helfen? Ich habe letzten Monat zweimal bezahlt und möchte mein Geld zurück.")
     _espeak(root / "french.wav", "fr", "Bonjour, j'appelle parce que ma facture est fausse. Pouvez-vous m'aider "
@@ -59,6 +60,7 @@ def inbox(tmp_path_factory):
         w.writerow(["call_id", "file", "layout"])
         w.writerows([["dual", "dual.wav", "stereo:agent=0"], ["mixed", "mixed.wav", "mono"],
                      ["stereo", "stereo.wav", f"stereo:agent={truth.agent_channel}"],
+                     ["swapped", "swapped.wav", f"stereo:agent={1 - truth.agent_channel}"],
                      ["german", "german.wav", "mono"], ["french", "french.wav", "mono"]])
     return root, " ".join(t.text for t in sorted(truth.turns, key=lambda t: t.start))
 
@@ -120,7 +122,7 @@ def test_the_run_counts_quality_issues_and_leaves_them_out_of_the_scores(night):
     from warehouse import queries
 
     cfg, summary = night
-    assert summary.count("processed") == 5
+    assert summary.count("processed") == 6
     flagged = {o.external_id for o in summary.quality_issues}
     assert {"german", "french"} <= flagged and "stereo" not in flagged
     sound = [o.qa_score for o in summary.outcomes if o.external_id not in flagged]
@@ -131,4 +133,15 @@ def test_the_run_counts_quality_issues_and_leaves_them_out_of_the_scores(night):
     assert "## Quality issues" in report and "`german`" in report
     by_day = queries.qa_summary(Warehouse.from_url(cfg.db_url), by="call_date")
     assert int(by_day["quality_issues"].sum()) == len(flagged)
-    assert int(by_day["scored"].sum()) == 5 - len(flagged)
+    assert int(by_day["scored"].sum()) == 6 - len(flagged)
+
+
+def test_a_wrong_channel_map_is_flagged_with_its_evidence(night, inbox):
+    cfg, summary = night
+    calls = _calls(cfg)
+    row = calls["swapped"]
+    flags = json.loads(row["quality_flags"])
+    assert row["layout"] == "stereo" and not row["quality_ok"]
+    assert any(f"the channel map puts the agent on channel {row_agent}" in f and "opens like an agent ('" in f
+               for f in flags for row_agent in (0, 1)), flags
+    assert calls["stereo"]["quality_ok"]
