@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
             path = work / f"m{index}-{condition.split()[0]}.wav"
             sf.write(path, audio, sr)
             rec = load_recording(CallMeta(external_id=path.stem, path=path), cfg)
-            turns = diarize(rec, cfg).turns
+            diarization = diarize(rec, cfg)
+            turns = diarization.turns
             words = transcribe(rec, turns, cfg)
             truth_turns = [(t.start - shift, t.end - shift, t.role) for t in truth.turns if t.end > shift]
             agent_speaker = _agent_speaker(turns, truth_turns)
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append((condition, "no voiceprint", heuristic.strategy, heuristic.confidence,
                          heuristic.role_of(agent_speaker) == "agent"))
             if agent in prints:
-                emb = speaker_embeddings(rec, turns, encoder)
+                emb = diarization.voices or speaker_embeddings(rec, turns, encoder)  # as qc.pipeline does
                 voiced = assign_roles(rec, turns, words, cfg, voiceprint=prints[agent][0], embeddings=emb)
                 rows.append((condition, "voiceprint", voiced.strategy, voiced.confidence,
                              voiced.role_of(agent_speaker) == "agent"))

@@ -78,7 +78,9 @@ def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook
             words = transcribe(rec, diarization.turns, cfg, states=states)
         embeddings = None
         enrol = cfg.voiceprints and bool(meta.agent_id) and rec.layout == "stereo"
-        if cfg.voiceprints and (enrol or (voiceprint is not None and rec.layout == "mono")):
+        if cfg.voiceprints and voiceprint is not None and rec.layout == "mono" and diarization.voices:
+            embeddings = diarization.voices  # the diarizer embedded every speaker already
+        elif cfg.voiceprints and (enrol or (voiceprint is not None and rec.layout == "mono")):
             with timer.stage("voiceprint"):
                 embeddings = speaker_embeddings(rec, diarization.turns,
                                                 load_encoder(cfg.embedding_model, torch_device()))

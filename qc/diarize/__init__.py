@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qc.audio import Recording
 from qc.config import Settings
@@ -27,6 +27,9 @@ class Diarization:
     turns: tuple[Turn, ...]
     backend: str
     overlaps: tuple[tuple[float, float], ...] = ()
+    # speaker -> (L2-normalised mean speaker embedding, seconds it covers), where the backend embeds
+    # speakers anyway (embedded): what qc.voiceprint compares with an agent's voiceprint
+    voices: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def speakers(self) -> list[str]:

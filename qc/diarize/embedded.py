@@ -538,4 +538,9 @@ def diarize_embedded(rec: Recording, cfg: Settings, params: EmbeddedParams = Emb
         found = overlap_frames(frame_labels, scores, candidates, margin, params.overlap_ambiguity)
         turns = _add_overtalk(turns, found, names)
     turns = mark_overlaps(sorted(turns, key=lambda t: (t.start, t.speaker)))
-    return Diarization(turns=tuple(turns), backend="embedded", overlaps=tuple(overlap_spans(turns)))
+    voices = {}
+    for lab, name in enumerate(names):
+        if name and (labels == lab).any():
+            c = np.average(emb[labels == lab], axis=0, weights=weights[labels == lab])
+            voices[name] = (c / (np.linalg.norm(c) + 1e-9), float(weights[labels == lab].sum()))
+    return Diarization(turns=tuple(turns), backend="embedded", overlaps=tuple(overlap_spans(turns)), voices=voices)
