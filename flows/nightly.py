@@ -28,6 +28,7 @@ from qc.config import Settings, get_settings
 from qc.inbox import in_date_range, scan_inbox
 from models.features import FeatureStore, analyze_with_features
 from qc.records import BadRecording, CallMeta, CallResult, Rejection
+from qc.voiceprint import ENROL_CALLS
 from qc.retry import retry, transient_os_error
 from qc.rules import load_rules
 from warehouse import Warehouse
@@ -151,8 +152,10 @@ def handle_call(meta: CallMeta, call_id: str, cfg: Settings, run_id: str) -> Cal
     try:
         # the agent's enrolled voice tells the agent of a mono call (qc.voiceprint)
         enrolled = wh.voiceprint(meta.agent_id) if cfg.voiceprints and meta.agent_id else None
+        # (enrolment stops once a voiceprint averages ENROL_CALLS calls: it costs an embedding pass)
         result, features = analyze_with_features(meta, cfg, call_id=call_id,
-                                                 voiceprint=enrolled[0] if enrolled else None)
+                                                 voiceprint=enrolled[0] if enrolled else None,
+                                                 enrol_voice=enrolled is None or enrolled[1] < ENROL_CALLS)
     except BadRecording as exc:
         return reject(exc.reason)
     except Exception as exc:  # one broken call must not stop the batch: store why, keep going

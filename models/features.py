@@ -137,8 +137,8 @@ def call_features(result: CallResult, rec: Recording, spec: SpectrogramConfig | 
     )
 
 
-def analyze_with_features(meta: CallMeta, cfg: Settings, call_id: str | None = None, voiceprint=None
-                          ) -> tuple[CallResult, CallFeatures]:
+def analyze_with_features(meta: CallMeta, cfg: Settings, call_id: str | None = None, voiceprint=None,
+                          enrol_voice: bool = True) -> tuple[CallResult, CallFeatures]:
     """:func:`qc.pipeline.analyze_call` and the call's features from the same decoded audio."""
     from qc.pipeline import analyze_call
 
@@ -149,7 +149,8 @@ def analyze_with_features(meta: CallMeta, cfg: Settings, call_id: str | None = N
     rec = load_recording(meta, cfg, call_id=call_id)
     decode = time.perf_counter() - t0
     try:
-        result = analyze_call(meta, cfg, call_id=call_id, recording=rec, voiceprint=voiceprint)
+        result = analyze_call(meta, cfg, call_id=call_id, recording=rec, voiceprint=voiceprint,
+                              enrol_voice=enrol_voice)
         t0 = time.perf_counter()
         features = call_features(result, rec)
         timings = {**result.timings, "decode": result.timings.get("decode", 0.0) + decode,

@@ -58,7 +58,7 @@ class StageTimer:
 
 
 def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook: Hook | None = None,
-                 recording: Recording | None = None, voiceprint=None) -> CallResult:
+                 recording: Recording | None = None, voiceprint=None, enrol_voice: bool = True) -> CallResult:
     """Decode, diarize, transcribe, assign roles, measure, check the rules and redact one call.
 
     With ``cfg.redact_pii`` (the default) the result holds only redacted text (words, turns, rule
@@ -66,7 +66,8 @@ def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook
     ``cfg.redacted_dir / f"{call_id}.wav"``. ``qa`` scores the rules only: the classifier's items are
     added by :func:`qc.scorecard.with_scores` once a model has scored the call. ``voiceprint``: the
     enrolled voice of the call's agent (:mod:`qc.voiceprint`), which decides the roles of a mono call;
-    a two-party stereo call of a known agent returns that agent's voice in ``agent_voice`` to enrol."""
+    a two-party stereo call of a known agent returns that agent's voice in ``agent_voice`` to enrol
+    (unless ``enrol_voice`` is False: the agent is enrolled enough)."""
     timer = StageTimer(hook)
     with timer.stage("decode"):
         rec = recording or load_recording(meta, cfg, call_id=call_id)
@@ -77,7 +78,7 @@ def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook
         with timer.stage("transcribe"):
             words = transcribe(rec, diarization.turns, cfg, states=states)
         embeddings = None
-        enrol = cfg.voiceprints and bool(meta.agent_id) and rec.layout == "stereo"
+        enrol = enrol_voice and cfg.voiceprints and bool(meta.agent_id) and rec.layout == "stereo"
         if cfg.voiceprints and voiceprint is not None and rec.layout == "mono" and diarization.voices:
             embeddings = diarization.voices  # the diarizer embedded every speaker already
         elif cfg.voiceprints and (enrol or (voiceprint is not None and rec.layout == "mono")):

@@ -23,6 +23,7 @@ from qc.audio import Recording
 from qc.records import RoleAssignment, Turn
 
 ENROL_SECONDS = 60.0  # of a speaker's speech embedded per call (longest turns first)
+ENROL_CALLS = 20  # an agent's voiceprint stops growing after this many calls
 MIN_SPEECH_S = 3.0  # a speaker with less speech is not compared (nor enrolled)
 # the agent's voice against the other speaker's: similarity margin -> probability the roles are right;
 # a logistic fitted on the synthetic corpora (bench.roles)

@@ -165,7 +165,7 @@ def _stub_analysis(monkeypatch, started_at: datetime | None = None):
     """``analyze_with_features`` -> a plausible stored result for the file, tiny features (no models run)."""
     import flows.nightly
 
-    def fake(meta, cfg, call_id=None, hook=None, recording=None, voiceprint=None):
+    def fake(meta, cfg, call_id=None, hook=None, recording=None, voiceprint=None, enrol_voice=True):
         from qc.audio import probe
 
         probe(meta.path)  # a broken file is still rejected for its real reason
