@@ -143,14 +143,25 @@ def by_greeting(turns: Sequence[Turn], words: Sequence[Word], company_names: Seq
     best = ranked[0]
     margin = scores[best] - (scores[ranked[1]] if len(ranked) > 1 else 0.0)
     if margin <= 0.0:  # no phrase tells them apart
+        # who spoke first is a weak hint when no one greeted: customers who call back, or an agent
+        # picked up mid-sentence, speak first too
         fallback = by_first_speaker(turns)
-        return RoleAssignment(speakers=fallback.speakers, confidence=fallback.confidence,
+        return RoleAssignment(speakers=fallback.speakers, confidence=min(fallback.confidence, FALLBACK_CONFIDENCE),
                               strategy="greeting>first_speaker")
     roles = {s: ("agent" if s == best else "customer") for s in speakers}
-    confidence = 0.5 + 0.5 * (1.0 - 2.0 ** (-margin / 2.0))  # margin 2 -> 0.75, 6 -> 0.94
-    if best == speakers[0]:  # agreeing with who spoke first is a little more evidence
-        confidence = min(1.0, confidence + 0.05)
-    return RoleAssignment(speakers=roles, confidence=round(confidence, 3), strategy="greeting")
+    return RoleAssignment(speakers=roles, confidence=greeting_confidence(margin), strategy="greeting")
+
+
+FALLBACK_CONFIDENCE = 0.55
+WEAK_MARGIN = 1.0  # phrase evidence under this (one weak phrase) is little better than a guess
+
+
+def greeting_confidence(margin: float) -> float:
+    """How often roles decided by this phrase margin are right (``python -m bench.roles``): a single
+    weak phrase little more than a guess, a scripted greeting (margin 1 and up) nearly always right."""
+    if margin < WEAK_MARGIN:
+        return FALLBACK_CONFIDENCE
+    return round(0.9 + 0.1 * (1.0 - 2.0 ** (-(margin - WEAK_MARGIN))), 3)
 
 
 def opening_text(speaker: str, turns: Sequence[Turn], words: Sequence[Word]) -> str:

@@ -27,7 +27,7 @@ ENROL_CALLS = 20  # an agent's voiceprint stops growing after this many calls
 MIN_SPEECH_S = 3.0  # a speaker with less speech is not compared (nor enrolled)
 # the agent's voice against the other speaker's: similarity margin -> probability the roles are right;
 # a logistic fitted on the synthetic corpora (bench.roles)
-MARGIN_SCALE = 0.04
+MARGIN_SCALE = 0.025
 MARGIN_DECIDES = 0.05  # a smaller margin does not decide: the phrase heuristic does
 ONE_SPEAKER_MATCH = 0.75  # a lone speaker this close to the voiceprint is the agent
 
