@@ -81,6 +81,7 @@ def swap_roles(cfg: Settings, call_id: str, who: str) -> CallResult:
                 # scores of other versions read the old roles: only the promoted version's are kept
                 result = _with_model_scores(result, new, (), load_rules(cfg.rules_file), turns)
         run_id = wh.start_run({"correction": "swap_roles", "call_id": call_id, "who": who}, code_version())
+        enrolled = _enrol_confirmed_agent(cfg, wh, result)
         parquet.write_call(result, cfg.parquet_dir, durable=True)
         wh.save_call(result, run_id)
         wh.finish_run(run_id, processed=1, rejected=0, skipped=0, audio_seconds=result.call.duration,
@@ -89,7 +90,8 @@ def swap_roles(cfg: Settings, call_id: str, who: str) -> CallResult:
                       flagged=int(bool(result.qa and not result.qa.passed)),
                       report_markdown=f"# roles swapped by {who}\n\ncall `{result.call.external_id}` "
                                       f"({call_id}): agent and customer swapped, metrics, rules, QA score and "
-                                      "model scores recomputed from stored data")
+                                      "model scores recomputed from stored data"
+                                      + ("; the agent's voiceprint enrolled from it" if enrolled else ""))
     return result
 
 
@@ -97,3 +99,31 @@ def metric_changes(before: ConversationMetrics, after: ConversationMetrics) -> d
     """The metrics a correction changed: name -> (before, after)."""
     return {f.name: (getattr(before, f.name), getattr(after, f.name)) for f in dataclasses.fields(before)
             if getattr(before, f.name) != getattr(after, f.name)}
+
+
+def _enrol_confirmed_agent(cfg: Settings, wh, result: CallResult) -> bool:
+    """Roles an analyst confirmed are the best enrolment there is: the agent's voice from the call's
+    audio (read again for this alone, where the file is still there) joins their voiceprint."""
+    from qc.audio import content_hash, load_recording
+    from qc.diarize.embedded import load_encoder, torch_device
+    from qc.records import BadRecording, CallMeta
+    from qc.voiceprint import speaker_embeddings
+
+    c = result.call
+    if not (cfg.voiceprints and c.agent_id and Path(c.source_path).is_file()):
+        return False
+    if content_hash(Path(c.source_path)) != c.call_id:
+        return False  # the file changed since the call was analysed
+    try:
+        rec = load_recording(CallMeta(external_id=c.external_id, path=Path(c.source_path)), cfg, call_id=c.call_id)
+    except BadRecording:
+        return False
+    try:
+        agent = [t for t in result.turns if t.role == "agent"]
+        voices = speaker_embeddings(rec, agent, load_encoder(cfg.embedding_model, torch_device()))
+    finally:
+        rec.close()
+    if len(voices) != 1:
+        return False
+    voice, seconds = next(iter(voices.values()))
+    return wh.enrol_voice(c.agent_id, c.call_id, voice, seconds)

@@ -121,3 +121,25 @@ def test_forgetting_an_agent_deletes_the_voiceprint(night, monkeypatch):
         assert wh.voiceprint(AGENT) is None and wh.voiceprints().empty
     again = CliRunner().invoke(app, ["agents", "forget", AGENT])
     assert again.exit_code != 0 and "no voiceprint" in again.output
+
+
+def test_roles_an_analyst_corrects_feed_the_voiceprint(night):
+    from flows.corrections import swap_roles
+    from warehouse import Warehouse
+
+    cfg, *_ = night
+    with Warehouse.open(cfg) as wh:
+        wh.forget_voice(AGENT)
+        with wh.engine.connect() as con:
+            call_id = con.execute(sa.text("SELECT call_id FROM calls WHERE external_id = 'm4'")).scalar_one()
+    swapped = swap_roles(cfg, call_id, "ann")
+    with Warehouse.open(cfg) as wh:
+        voice, calls = wh.voiceprint(AGENT)
+        with wh.engine.connect() as con:
+            report = con.execute(sa.text("SELECT r.report_markdown FROM pipeline_runs r JOIN calls c "
+                                         "ON c.run_id = r.run_id WHERE c.call_id = :c"), {"c": call_id}).scalar_one()
+    assert calls == 1 and "voiceprint enrolled" in report
+    assert swapped.call.role_strategy == "corrected by hand"
+    swap_roles(cfg, call_id, "ann")  # back again: the call is enrolled once
+    with Warehouse.open(cfg) as wh:
+        assert wh.voiceprint(AGENT)[1] == 1
