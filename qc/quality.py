@@ -127,7 +127,8 @@ def invented_turns(turns: Sequence[Turn], words: Sequence[Word]) -> tuple[set[in
         if rate > MAX_WORDS_PER_SECOND:
             why = f"{len(mine)} words in {seconds:.1f} s of speech ({rate:.0f} a second)"
         elif loop is not None:
-            why = f"'{loop[0]}' {loop[1]} times in a row"
+            # (the loop's words are not quoted: stored flags must not hold what the PII redaction never saw)
+            why = f"the same {len(loop[0].split())}-word phrase {loop[1]} times in a row"
         elif (ratio := _worst_compression(tokens)) > LOOP_COMPRESSION:
             why = f"text that repeats itself (compression ratio {ratio:.1f})"
         if why:

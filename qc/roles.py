@@ -95,7 +95,8 @@ def check_channel_map(roles: RoleAssignment, turns: Sequence[Turn], words: Seque
     score_a = phrase_score(opening_text(a, turns, words), company_names)
     score_c = phrase_score(opening_text(c, turns, words), company_names)
     if score_c - score_a >= MAP_DOUBT:
-        evidence.append(f"channel {channel[c]} opens like an agent ({_quote(opening_text(c, turns, words))})")
+        said = ", ".join(f"'{x}'" for x in agent_phrases(opening_text(c, turns, words))) or "its company's name"
+        evidence.append(f"channel {channel[c]} opens like an agent ({said})")
     if voiceprint is not None and embeddings and a in embeddings and c in embeddings:
         from qc.voiceprint import MARGIN_DECIDES
 
@@ -111,9 +112,11 @@ def check_channel_map(roles: RoleAssignment, turns: Sequence[Turn], words: Seque
     return dataclasses.replace(roles, confidence=0.5, doubt=doubt)
 
 
-def _quote(text: str, words: int = 12) -> str:
-    parts = text.split()
-    return "'" + " ".join(parts[:words]) + ("…'" if len(parts) > words else "'")
+def agent_phrases(text: str) -> list[str]:
+    """The agent phrases of :data:`AGENT_PHRASES` in ``text`` (normalised): evidence that can be stored,
+    unlike the words around them, which may hold PII."""
+    padded = f" {text} "
+    return [p for p in AGENT_PHRASES if f" {p} " in padded]
 
 
 def by_first_speaker(turns: Sequence[Turn]) -> RoleAssignment:

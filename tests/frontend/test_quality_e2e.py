@@ -144,4 +144,5 @@ def test_a_wrong_channel_map_is_flagged_with_its_evidence(night, inbox):
     assert row["layout"] == "stereo" and not row["quality_ok"]
     assert any(f"the channel map puts the agent on channel {row_agent}" in f and "opens like an agent ('" in f
                for f in flags for row_agent in (0, 1)), flags
+    assert not any("listening just so you know" in f for f in flags)  # phrases named, the words not quoted
     assert calls["stereo"]["quality_ok"]
