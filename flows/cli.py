@@ -40,6 +40,7 @@ def _register_subapps() -> None:
         ("flows.cli_db", "db"),
         ("flows.cli_calls", None),
         ("flows.cli_agents", None),
+        ("flows.cli_features", None),
         ("flows.cli_eval", "eval"),
         ("flows.cli_models", None),
         ("flows.cli_dashboard", "dashboard"),

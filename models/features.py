@@ -239,6 +239,16 @@ class FeatureStore:
         except FileNotFoundError:
             raise KeyError(f"no stored features for call {call_id!r}") from None
 
+    def current(self, call_id: str, speech: bool = True) -> bool:
+        """Whether the call's stored features are of this version (and, with ``speech``, hold its
+        per-turn speech features): False for a call with none, or with older ones (``callqc features
+        backfill`` computes them again)."""
+        path = self._path(call_id)
+        if not path.exists():
+            return False
+        with np.load(path, allow_pickle=False) as z:
+            return int(z["version"]) == FEATURES_VERSION and (not speech or "speech_spans" in z.files)
+
     def has_speech(self, call_id: str) -> bool:
         """Whether the call's stored features hold its per-turn speech features (features stored
         before they existed, or with ``speech_features`` off, do not: ``callqc run --reprocess``)."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from models.features import FeatureStore, span_id
+from models.features import FeatureStore, call_of, span_id
 from models.registry import Comparison, promote_if_better, register, save_artifact
 from models.train import EpochHook, LabeledData, TrainConfig, TrainResult, train_classifier
 from qc.config import Settings
@@ -57,10 +57,17 @@ class RetrainOutcome:
     result: TrainResult
     comparison: Comparison | None  # None when not asked to promote
     promoted: bool
+    stale_features: tuple[str, ...] = ()  # labelled calls whose features are missing or older than current
+
 
     def markdown(self) -> str:
         lines = [self.result.report.markdown(f"Retraining: classifier `{self.version}`"), "",
                  "## Promotion", ""]
+        if self.stale_features:
+            lines[-2:-2] = ["## Features", "",
+                            f"{len(self.stale_features)} labelled calls have features missing or older than the "
+                            "current ones and were trained on without them: compute them with "
+                            "`callqc features backfill` and train again.", ""]
         if self.comparison is None:
             lines.append("Not considered (promotion was not asked for).")
         else:
@@ -85,12 +92,17 @@ def retrain(cfg: Settings, wh: Warehouse, train_cfg: TrainConfig = TrainConfig()
         raise ValueError("the warehouse holds no labels: import some with `callqc labels import`")
     from models.score import agents_of
 
+    stale = tuple(dict.fromkeys(c for c in map(call_of, data.call_ids)
+                                if not store.current(c, speech=cfg.speech_features)))
+    if stale:
+        log.warning("%d labelled calls have features missing or older than the current ones: "
+                    "`callqc features backfill`", len(stale))
     agents = agents_of(wh)
     result = train_classifier(data, store, train_cfg, hook=hook, groups=agents, agents=agents)
     artifact = save_artifact(result, cfg.models_dir)
     version = register(wh, artifact).version
     comparison = promote_if_better(wh, store, artifact, list(data.rows)) if promote else None
-    outcome = RetrainOutcome(version, artifact, result, comparison, bool(comparison and comparison.better))
+    outcome = RetrainOutcome(version, artifact, result, comparison, bool(comparison and comparison.better), stale)
     # the stored report also says whether it was promoted and why
     wh.register_model_version(version, str(artifact.resolve()), result.schema.to_json(),
                               result.report.headline(), list(result.split.test), outcome.markdown())

@@ -219,9 +219,10 @@ class RescoreReport:
         if self.skipped:
             parts.append(f"{len(self.skipped)} already scored by it")
         if self.no_features:
-            parts.append(f"{len(self.no_features)} without stored features (reprocess them)")
+            parts.append(f"{len(self.no_features)} without stored features (`callqc features backfill`)")
         if self.no_speech:
-            parts.append(f"{len(self.no_speech)} with features older than the model's speech features (reprocess them)")
+            parts.append(f"{len(self.no_speech)} with features older than the model's speech features "
+                         "(`callqc features backfill`)")
         if self.stale_rules:
             parts.append(f"{len(self.stale_rules)} analysed under another rules file (reprocess them)")
         return "; ".join(parts)
@@ -257,7 +258,7 @@ def rescore(cfg: Settings, wh: Warehouse, call_ids: Sequence[str] | None = None,
     no_speech = tuple(c for c in have if model.config.image.speech_dim and not store.has_speech(c))
     if no_speech:
         log.warning("%d calls have stored features without speech features: the model reads them as "
-                    "unmeasured; analyse them again with `callqc run INBOX --reprocess`", len(no_speech))
+                    "unmeasured; compute them with `callqc features backfill`", len(no_speech))
     missing = [c for c in ids if c not in have_set]
     for i in range(0, len(have), batch_size):
         chunk = have[i:i + batch_size]

@@ -139,7 +139,7 @@ def with_speech(cfg: TrainConfig, store: FeatureStore, call_ids: Sequence[str]) 
     missing = [c for c in call_ids if not store.has_speech(c)]
     if 0 < len(missing) < len(call_ids):
         log.warning("%d of %d calls have no stored speech features (their audio branch reads them as "
-                    "unmeasured): analyse those calls again with `callqc run INBOX --reprocess`", len(missing), len(call_ids))
+                    "unmeasured): compute them with `callqc features backfill`", len(missing), len(call_ids))
     dim = speech_dim(store, [c for c in call_ids if c not in set(missing)])
     return replace(cfg, model=replace(cfg.model, image=replace(cfg.model.image, speech_dim=dim)))
 

@@ -99,7 +99,7 @@ def encoder_width(model) -> int:
     key = id(model.model)
     if key not in _WIDTHS:
         probe = model.model.encode(_silence(model), to_cpu=True)
-        _WIDTHS[key] = int(_to_numpy(probe).shape[-1])
+        _WIDTHS[key] = int(to_numpy(probe).shape[-1])
     return _WIDTHS[key]
 
 
@@ -109,7 +109,7 @@ def _silence(model):
     return ctranslate2.StorageView.from_array(np.zeros((1, model.model.n_mels, 20), np.float32))
 
 
-def _to_numpy(storage) -> np.ndarray:
+def to_numpy(storage) -> np.ndarray:
     """A CTranslate2 StorageView (on any device) as a float32 NumPy array."""
     if getattr(storage, "device", "cpu") != "cpu":
         import ctranslate2
@@ -136,7 +136,7 @@ def capturing(model, sink: TurnStates):
             out = WhisperModel.encode(self, features)
             pending = self.__dict__.get("_expected") or []
             if pending:
-                rows = _to_numpy(out)
+                rows = to_numpy(out)
                 if rows.ndim == 2:
                     rows = rows[None]
                 take, self._expected = pending[: len(rows)], pending[len(rows):]

@@ -31,7 +31,7 @@ import numpy as np
 from qc.assets import load_whisper
 from qc.audio import Recording
 from qc.config import Settings
-from qc.encoder_states import Placed, TurnStates, capturing
+from qc.encoder_states import Placed, TurnStates, capturing, to_numpy
 from qc.records import Turn, Word
 
 CHUNK_SECONDS = 28.0  # audio per Whisper window (its native 30 s, with room for the gaps)
@@ -352,6 +352,36 @@ def attribute_words(words: list[Word], turns: Sequence[Turn]) -> list[Word]:
     return out
 
 
+def _regions(rec: Recording, turns: Sequence[Turn]) -> dict[int | None, list[tuple[float, float]]]:
+    """The speech regions transcription reads: each channel's own turns on a stereo call, every turn
+    mixed down on a mono one."""
+    if rec.layout == "stereo":
+        return {c: speech_regions(own, rec.duration) for c in range(rec.channels)
+                if (own := [t for t in turns if t.channel == c])}
+    return {None: speech_regions(turns, rec.duration)}
+
+
+def encode_turns(rec: Recording, turns: Sequence[Turn], cfg: Settings, model=None) -> TurnStates:
+    """Whisper's encoder states of each turn, without decoding: the windows :func:`transcribe` reads (the
+    same regions, chunks and features as its batched pass) encoded once each. For a call analysed before
+    its features held these states (``callqc features backfill``)."""
+    from faster_whisper.audio import pad_or_trim
+
+    model = model or load_whisper(cfg)
+    states = TurnStates(turns)
+    tagged = [(channel, chunk) for channel, spans in _regions(rec, turns).items()
+              for chunk in _chunks(split_long_regions(rec, channel, spans))]
+    rate = rec.sample_rate
+    for batch in _batches(tagged):
+        audio, pieces, clips = _assemble(rec, batch)
+        features = np.stack([pad_or_trim(model.feature_extractor(audio[int(a * rate):int(b * rate)])[..., :-1])
+                             for a, b in clips])
+        rows = to_numpy(model.encode(features))
+        for window_states, clip in zip(rows.reshape(len(clips), -1, rows.shape[-1]), clips):
+            states.add(window_states, *_window(clip, pieces))
+    return states
+
+
 def transcribe(rec: Recording, turns: Sequence[Turn], cfg: Settings, model=None,
                states: TurnStates | None = None) -> list[Word]:
     """All words of the call, sorted by time, each with its speaker and channel. With ``states``
@@ -361,20 +391,16 @@ def transcribe(rec: Recording, turns: Sequence[Turn], cfg: Settings, model=None,
     model = model or load_whisper(cfg)
     words: list[Word] = []
     if rec.layout == "stereo":
-        owners = {c: [t for t in turns if t.channel == c] for c in range(rec.channels)}
-        owners = {c: own for c, own in owners.items() if own}
-        heard_by_channel = transcribe_channels(
-            rec, {c: speech_regions(own, rec.duration) for c, own in owners.items()}, cfg, model, states)
-        for channel, own in owners.items():
-            heard = heard_by_channel[channel]
-            speaker = own[0].speaker
+        heard_by_channel = transcribe_channels(rec, _regions(rec, turns), cfg, model, states)
+        for channel, heard in heard_by_channel.items():
+            speaker = next(t.speaker for t in turns if t.channel == channel)
             others = _TurnIndex([t for t in turns if t.channel != channel])
             for w in heard:
                 during_other = any(min(w.end, t.end) - max(w.start, t.start) > 0
                                    for t in others.overlapping(w.start, w.end))
                 words.append(dataclasses.replace(w, speaker=speaker, overlap=during_other))
     else:
-        heard = transcribe_channels(rec, {None: speech_regions(turns, rec.duration)}, cfg, model, states)[None]
+        heard = transcribe_channels(rec, _regions(rec, turns), cfg, model, states)[None]
         words = attribute_words(heard, turns)
     words.sort(key=lambda w: (w.start, w.channel))
     return words

@@ -48,6 +48,9 @@ def test_retrain_registers_and_promotes_only_when_better(labeled):
     assert mv.metrics["mean_macro_f1"] > 0.6
     assert set(mv.label_schema) == {"pace", "tone"} and list(mv.test_split) == list(first.result.split.test)
     assert (first.artifact / "model.safetensors").exists() and (first.artifact / "report.png").exists()
+    # the toy features were stored without per-turn speech features: the report names the command that adds them
+    assert len(first.stale_features) == 60 and "60 labelled calls have features missing" in mv.report_markdown
+    assert "`callqc features backfill`" in mv.report_markdown
     # the same data and seed again: an equal model, which does not beat the promoted one
     second = retrain(cfg, wh, tcfg)
     assert not second.promoted and second.comparison is not None
