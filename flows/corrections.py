@@ -5,19 +5,23 @@ channel), the role-dependent metrics, the rule results, the QA score, the classi
 role's images, prosody and speech features change places) and the promoted model's scores computed
 again, and everything stored as one correction run whose ``pipeline_runs`` row says who did it and when
 (the call's ``run_id`` points at it; its ``role_strategy`` becomes ``corrected by hand``).
+
+``keep_correction``: a corrected call analysed again (``callqc run --reprocess``) keeps the roles the
+analyst set, whatever the new analysis decided.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from qc.config import Settings
 from qc.conversation import measure
-from qc.records import CallResult, ConversationMetrics
+from qc.records import CallResult, ConversationMetrics, Turn
 from qc.rules import evaluate_rules, load_rules
 from qc.scorecard import score_call
 
@@ -58,6 +62,38 @@ def swapped(result: CallResult, cfg: Settings) -> CallResult:
     return dataclasses.replace(result, call=call, turns=turns, words=words, metrics=metrics,
                                rule_results=tuple(rules), qa=score_call(rules, [], card, call_id=c.call_id),
                                scores=(), turn_scores=())
+
+
+def role_agreement(turns: Sequence[Turn], corrected: Sequence[Turn]) -> float:
+    """Seconds of talk on which ``turns`` give the same role as the ``corrected`` turns of the same call,
+    less the seconds on which they give the other role (same channel only; unknown roles count for
+    neither)."""
+    score = 0.0
+    for t in turns:
+        if t.role not in SWAP:
+            continue
+        for c in corrected:
+            if c.role in SWAP and c.channel == t.channel:
+                overlap = min(t.end, c.end) - max(t.start, c.start)
+                if overlap > 0:
+                    score += overlap if c.role == t.role else -overlap
+    return score
+
+
+def keep_correction(result: CallResult, features, corrected: Sequence[Turn], cfg: Settings):  # type: ignore[no-untyped-def]
+    """A call analysed again after an analyst corrected its roles (``corrected``: its turns as stored
+    then): the new analysis with the analyst's roles. Where the new roles disagree with them over more
+    talk than they agree, agent and customer are swapped (metrics, rules, QA score and the classifier's
+    features follow); either way the roles stay marked as corrected by hand. Returns ``(result,
+    features, swapped)``."""
+    flip = role_agreement(result.turns, corrected) < 0
+    if flip:
+        result = dataclasses.replace(swapped(result, cfg), timings=result.timings, agent_voice=None)
+        features = None if features is None else swapped_features(features)
+    else:
+        result = dataclasses.replace(result, call=dataclasses.replace(result.call, role_strategy=CORRECTED,
+                                                                      role_confidence=1.0))
+    return result, features, flip
 
 
 def swap_roles(cfg: Settings, call_id: str, who: str) -> CallResult:

@@ -26,6 +26,7 @@ import qc
 from qc.audio import content_hash
 from qc.config import Settings, get_settings
 from qc.inbox import in_date_range, scan_inbox
+from flows.corrections import CORRECTED, keep_correction
 from models.features import FeatureStore, analyze_with_features
 from qc.records import BadRecording, CallMeta, CallResult, Rejection
 from qc.voiceprint import ENROL_CALLS
@@ -153,9 +154,13 @@ def handle_call(meta: CallMeta, call_id: str, cfg: Settings, run_id: str) -> Cal
         # the agent's enrolled voice tells the agent of a mono call (qc.voiceprint)
         enrolled = wh.voiceprint(meta.agent_id) if cfg.voiceprints and meta.agent_id else None
         # (enrolment stops once a voiceprint averages ENROL_CALLS calls: it costs an embedding pass)
+        # roles an analyst corrected on an earlier analysis of this audio are kept (flows.corrections)
+        corrected = wh.load_call(call_id).turns if call_id and wh.role_strategy(call_id) == CORRECTED else None
         result, features = analyze_with_features(meta, cfg, call_id=call_id,
                                                  voiceprint=enrolled[0] if enrolled else None,
                                                  enrol_voice=enrolled is None or enrolled[1] < ENROL_CALLS)
+        if corrected is not None:
+            result, features, _ = keep_correction(result, features, corrected, cfg)
     except BadRecording as exc:
         return reject(exc.reason)
     except Exception as exc:  # one broken call must not stop the batch: store why, keep going

@@ -4,6 +4,7 @@ the original, the classifier's features follow the roles, who and when are kept.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -68,3 +69,23 @@ def test_the_command_finds_the_call_by_external_id_and_says_what_changed(setting
     assert "metrics changed" in out.output and "words_per_minute_agent:" in out.output
     missing = CliRunner().invoke(app, ["calls", "swap-roles", "nope"])
     assert missing.exit_code != 0 and "no stored call has the id 'nope'" in missing.output
+
+
+def test_a_call_analysed_again_keeps_the_roles_an_analyst_set(settings):
+    from flows.corrections import CORRECTED, keep_correction, role_agreement
+
+    stored, features = _stored(settings)
+    corrected = swap_roles(settings, stored.call_id, "ann")
+    talk = sum(t.end - t.start for t in stored.turns if t.role in ("agent", "customer"))
+    assert role_agreement(stored.turns, corrected.turns) == pytest.approx(-talk, rel=1e-6)
+    # the new analysis decided the roles as the first one did: the analyst's roles are put back
+    again, f, flipped = keep_correction(stored, features, corrected.turns, settings)
+    assert flipped and [t.role for t in again.turns] == [t.role for t in corrected.turns]
+    assert [w.role for w in again.words] == [w.role for w in corrected.words]
+    assert again.metrics.talk_time_agent == corrected.metrics.talk_time_agent
+    assert (again.call.role_strategy, again.call.role_confidence) == (CORRECTED, 1.0)
+    np.testing.assert_array_equal(f.images[0], features.images[1])
+    # a new analysis that agrees with the analyst is kept, marked as corrected by hand
+    same, f2, flipped = keep_correction(corrected, features, corrected.turns, settings)
+    assert not flipped and same.turns == corrected.turns and f2 is features
+    assert same.call.role_strategy == CORRECTED

@@ -381,6 +381,11 @@ class Warehouse:
         with self._read() as s:
             return s.scalar(sa.select(Call.call_date).where(Call.call_id == call_id))
 
+    def role_strategy(self, call_id: str) -> str | None:
+        """How the stored call's roles were decided (``calls.role_strategy``), None if not stored."""
+        with self._read() as s:
+            return s.scalar(sa.select(Call.role_strategy).where(Call.call_id == call_id))
+
     def load_call(self, call_id: str) -> CallResult:
         """Everything stored about a call, as records. Raises ``KeyError`` if it is not stored.
 

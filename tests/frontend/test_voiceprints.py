@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,3 +144,29 @@ def test_roles_an_analyst_corrects_feed_the_voiceprint(night):
     swap_roles(cfg, call_id, "ann")  # back again: the call is enrolled once
     with Warehouse.open(cfg) as wh:
         assert wh.voiceprint(AGENT)[1] == 1
+
+
+def test_reprocessing_keeps_the_roles_an_analyst_set(night):
+    from flows.corrections import swap_roles
+    from flows.nightly import handle_call
+    from qc.records import CallMeta
+    from warehouse import Warehouse
+
+    cfg, _, _, truths = night
+    with Warehouse.open(cfg) as wh:
+        with wh.engine.connect() as con:
+            call_id, path = con.execute(sa.text("SELECT call_id, source_path FROM calls WHERE external_id = 'm4'")).one()
+    swap_roles(cfg, call_id, "ann")  # the analyst has the last word, even against the truth of the synthesis
+    with Warehouse.open(cfg) as wh:
+        wh.forget_voice(AGENT)  # enrolled from the corrections: the new analysis decides from the call alone
+        run_id = wh.start_run({}, "test")
+    meta = CallMeta(external_id="m4", path=Path(path), agent_id=AGENT, layout="mono")
+    outcome = handle_call(meta, call_id, cfg, run_id)
+    assert outcome.status == "processed", outcome.reason
+    strategy, confidence, turns = _turns(cfg, "m4")
+    assert (strategy, confidence) == ("corrected by hand", 1.0)
+    assert right_share(turns, truths["m4"]) <= 0.05  # the analyst's roles, not the analysis's
+    swap_roles(cfg, call_id, "ann")
+    assert handle_call(meta, call_id, cfg, run_id).status == "processed"
+    strategy, _, turns = _turns(cfg, "m4")
+    assert strategy == "corrected by hand" and right_share(turns, truths["m4"]) >= 0.95
