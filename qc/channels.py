@@ -11,7 +11,10 @@ The test is on short frames of both channels: the levels of each channel's frame
 bands, relative to that channel's own typical spectrum (so a fixed gain, a filter or a codec's
 colouring cancels), correlated between the channels after aligning them within ``MAX_LAG_S``. The same
 conversation correlates strongly; two parties anti-correlate (each channel is loud while its own
-party talks); a steady tone or noise has no pattern to correlate and is left as it is.
+party talks); a steady tone or noise has no pattern to correlate and is left as it is. Of two dual-mono channels
+the one that went through a narrowband codec on the way lacks the sound above 4 kHz: the other, the
+original, is kept. Where the speech itself is narrowband (a telephone recording), what a channel has
+above 4 kHz is the noise of its processing, and the cleaner channel is kept; else the louder.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ SAME_CORR = 0.7  # spectro-temporal correlation at or above which the channels a
 DUAL_MONO_DB = 10.0  # one conversation, channels this close in level: dual mono; further apart: a copy
 OWN_DB = 15.0  # a frame this much louder, relative to the other channel, than is usual: a sound of its own
 MIN_OWN_S = 1.0  # a channel with this much sound of its own carries a party of its own
+WIDE_HZ = 4000.0  # what a narrowband (8 kHz) codec cannot carry
+WIDEBAND_DB = -40.0  # speech brighter than this carries sound above WIDE_HZ (a wideband recording)
+WIDER_DB = 8.0  # wideband dual mono whose channels' brightness differs this much: keep the brighter (the original)
+CODEC_NOISE_DB = 20.0  # narrowband dual mono: this much more noise above WIDE_HZ marks the processed copy
 BLOCK_S = 60.0
 MAX_BLOCKS = 10  # long calls are sampled in this many blocks spread over the call
 
@@ -54,11 +61,13 @@ class ChannelVerdict:
         return self.kind in ("dual_mono", "copy", "one_silent")
 
 
-def _band_levels(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """(frame levels in dBFS, (frames, BANDS) band levels in dB) of one channel."""
+def _band_levels(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frame levels in dBFS, (frames, BANDS) band levels in dB, frame brightness in dB) of one channel.
+    Brightness: the power above ``WIDE_HZ`` relative to the telephone band (NaN where the rate has no
+    room above it): what a narrowband codec on the way takes away."""
     n, hop = int(FRAME_S * rate), int(HOP_S * rate)
     if len(x) < n:
-        return np.zeros(0), np.zeros((0, BANDS))
+        return np.zeros(0), np.zeros((0, BANDS)), np.zeros(0)
     frames = np.lib.stride_tricks.sliding_window_view(x, n)[::hop]
     power = np.abs(np.fft.rfft(frames * np.hanning(n), axis=1)) ** 2
     freqs = np.fft.rfftfreq(n, 1.0 / rate)
@@ -66,7 +75,12 @@ def _band_levels(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
     idx = np.digitize(freqs, edges) - 1
     bands = np.stack([power[:, idx == b].sum(axis=1) for b in range(BANDS)], axis=1)
     level = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
-    return level, 10 * np.log10(bands + 1e-10)
+    bright = np.full(len(frames), np.nan)
+    if rate / 2 > WIDE_HZ + 1000:
+        high = power[:, freqs >= WIDE_HZ].sum(axis=1)
+        band = power[:, (freqs >= 300) & (freqs < 3400)].sum(axis=1)
+        bright = 10 * np.log10((high + 1e-12) / (band + 1e-12))
+    return level, 10 * np.log10(bands + 1e-10), bright
 
 
 def _blocks(duration: float) -> list[tuple[float, float]]:
@@ -80,15 +94,17 @@ def analyse_channels(read: Callable[[float, float], np.ndarray], duration: float
     """What the two channels hold. ``read(start, end)`` returns (2, n) samples at ``rate``."""
     levels: list[list[np.ndarray]] = [[], []]
     bands: list[list[np.ndarray]] = [[], []]
+    brightness: list[list[np.ndarray]] = [[], []]
     diff_energy = energy = 0.0
     for a, b in _blocks(duration):
         block = read(a, b).astype(np.float64)
         diff_energy += float(np.sum((block[0] - block[1]) ** 2))
         energy += float(np.sum(block[0] ** 2) + np.sum(block[1] ** 2))
         for c in (0, 1):
-            lv, bd = _band_levels(block[c], rate)
+            lv, bd, br = _band_levels(block[c], rate)
             levels[c].append(lv)
             bands[c].append(bd)
+            brightness[c].append(br)
     if energy > 0 and diff_energy / energy < 1e-4:
         return ChannelVerdict("dual_mono", "dual mono: identical channels: a mono call on channel 0", channel=0,
                               similarity=1.0, level_db=0.0, delay_ms=0.0)
@@ -143,11 +159,24 @@ def analyse_channels(read: Callable[[float, float], np.ndarray], duration: float
                               f"sound of its own {own_s[0]:.1f} s / {own_s[1]:.1f} s)",
                               similarity=corr, level_db=level, delay_ms=delay)
     if abs(level) <= DUAL_MONO_DB:
-        keep = 0 if level >= 0 else 1
+        both = live[0] & live[1]
+        bright = [np.concatenate(brightness[c])[:m] for c in (0, 1)]
+        wider = [float(np.nanmedian(bright[c][both])) if both.any() and np.isfinite(bright[c][both]).any()
+                 else np.nan for c in (0, 1)]
+        gap = abs(wider[0] - wider[1]) if np.isfinite(wider).all() else 0.0
+        if max(wider) > WIDEBAND_DB and gap >= WIDER_DB:
+            keep = int(np.argmax(wider))
+            why = f"channel {keep} keeps {gap:.0f} dB more above {WIDE_HZ / 1000:.0f} kHz"
+        elif max(wider) <= WIDEBAND_DB and gap >= CODEC_NOISE_DB:
+            keep = int(np.argmin(wider))
+            why = f"narrowband speech, channel {keep} has {gap:.0f} dB less codec noise above {WIDE_HZ / 1000:.0f} kHz"
+        else:
+            keep = 0 if level >= 0 else 1
+            why = f"channel {keep} is the louder"
         return ChannelVerdict(
             "dual_mono", f"dual mono: both channels carry the same conversation (similarity {corr:.2f}, "
-            f"level difference {abs(level):.1f} dB, delay {abs(delay):.0f} ms): a mono call on channel {keep}",
-            channel=keep, similarity=corr, level_db=level, delay_ms=delay)
+            f"level difference {abs(level):.1f} dB, delay {abs(delay):.0f} ms; {why}): a mono call on "
+            f"channel {keep}", channel=keep, similarity=corr, level_db=level, delay_ms=delay)
     keep, quiet = (0, 1) if level > 0 else (1, 0)
     return ChannelVerdict(
         "copy", f"channel {quiet} carries only a copy of channel {keep}, {abs(level):.0f} dB quieter "

@@ -65,6 +65,30 @@ def test_dual_mono_through_a_codec_with_delay_and_gain_is_one_conversation(calls
         assert "dual mono" in v.reason
 
 
+def _espeak(text: str) -> np.ndarray:
+    """Wideband speech (espeak-ng at 22 kHz, resampled to RATE): sound up to 8 kHz."""
+    wav = subprocess.run(["espeak-ng", "-s", "150", "--stdout", text], capture_output=True, check=True).stdout
+    data, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    return soxr.resample(data, rate, RATE).astype(np.float32)
+
+
+@pytest.mark.parametrize("source", ["narrowband", "wideband"])
+def test_dual_mono_keeps_the_original_not_the_louder_copy(calls, source):
+    """The copy through an 8 kHz codec, 3 dB louder, on either channel: the original is kept. Wideband
+    speech: the copy lacks its sound above 4 kHz; telephone speech: the copy adds codec noise there."""
+    if source == "wideband":
+        mix = np.concatenate([_espeak("Thank you for calling, my name is Sam, how can I help you today?"),
+                              np.zeros(RATE // 2, np.float32),
+                              _espeak("I would like to ask about the bill I got last week, it looks too high.")])
+    else:
+        mix = calls[0][1].mean(axis=0)
+    copy = lossy(mix, 0.02, 3.0)
+    for pair, original in (((mix, copy), 0), ((copy, mix), 1)):
+        v = verdict(np.stack(pair))
+        assert v.kind == "dual_mono" and v.channel == original, v.reason
+        assert ("above 4 kHz" in v.reason) and (("less codec noise" in v.reason) == (source == "narrowband"))
+
+
 def test_a_channel_of_leakage_only_and_a_silent_channel(calls):
     rng = np.random.default_rng(0)
     truth, x = calls[0]
