@@ -29,7 +29,7 @@ SWAP = {"agent": "customer", "customer": "agent"}
 CORRECTED = "corrected by hand"
 # what does not depend on who is who: kept as measured from the audio (hold and tones are found there)
 ROLE_FREE_METRICS = ("duration", "silence_total", "silence_longest", "silence_count", "overtalk_time",
-                     "overtalk_ratio", "hold_time", "hold_count", "tone_time")
+                     "overtalk_ratio", "hold_time", "hold_count", "tone_time", "prompt_time")
 
 
 def swapped_features(f):

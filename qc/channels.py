@@ -13,8 +13,8 @@ colouring cancels), correlated between the channels after aligning them within `
 conversation correlates strongly; two parties anti-correlate (each channel is loud while its own
 party talks); a steady tone or noise has no pattern to correlate and is left as it is. Of two dual-mono channels
 the one that went through a narrowband codec on the way lacks the sound above 4 kHz: the other, the
-original, is kept. Where the speech itself is narrowband (a telephone recording), what a channel has
-above 4 kHz is the noise of its processing, and the cleaner channel is kept; else the louder.
+original, is kept. Where the speech itself is narrowband (a telephone recording), both channels lack
+it, and the louder is kept.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ MIN_OWN_S = 1.0  # a channel with this much sound of its own carries a party of 
 WIDE_HZ = 4000.0  # what a narrowband (8 kHz) codec cannot carry
 WIDEBAND_DB = -40.0  # speech brighter than this carries sound above WIDE_HZ (a wideband recording)
 WIDER_DB = 8.0  # wideband dual mono whose channels' brightness differs this much: keep the brighter (the original)
-CODEC_NOISE_DB = 20.0  # narrowband dual mono: this much more noise above WIDE_HZ marks the processed copy
 BLOCK_S = 60.0
 MAX_BLOCKS = 10  # long calls are sampled in this many blocks spread over the call
 
@@ -167,9 +166,6 @@ def analyse_channels(read: Callable[[float, float], np.ndarray], duration: float
         if max(wider) > WIDEBAND_DB and gap >= WIDER_DB:
             keep = int(np.argmax(wider))
             why = f"channel {keep} keeps {gap:.0f} dB more above {WIDE_HZ / 1000:.0f} kHz"
-        elif max(wider) <= WIDEBAND_DB and gap >= CODEC_NOISE_DB:
-            keep = int(np.argmin(wider))
-            why = f"narrowband speech, channel {keep} has {gap:.0f} dB less codec noise above {WIDE_HZ / 1000:.0f} kHz"
         else:
             keep = 0 if level >= 0 else 1
             why = f"channel {keep} is the louder"

@@ -20,6 +20,9 @@ Definitions (each is one :class:`~qc.records.ConversationMetrics` field):
 ``hold_time``, ``hold_count``, ``tone_time``
     sustained sound without speech outside every turn (hold music, a prompt loop) and DTMF key tones
     (:mod:`qc.hold`): the caller on hold, not a silence and nobody's talk.
+``prompt_time``
+    recorded prompts an IVR or a queue played (:mod:`qc.prompts`): speech, but nobody's talk, and not
+    silence either.
 ``overtalk_time``, ``overtalk_ratio``
     Time both roles speak at once (intersection of their talk spans); the ratio is over the call's
     duration.
@@ -248,4 +251,5 @@ def measure(call_id: str, duration: float, turns: Sequence[Turn], words: Sequenc
         hold_time=round(sum(s.duration for s in holds), 3),
         hold_count=len(holds),
         tone_time=round(sum(s.duration for s in non_talk if s.kind == "tones"), 3),
+        prompt_time=round(sum(s.duration for s in non_talk if s.kind == "prompt"), 3),
     )

@@ -77,6 +77,15 @@ class TurnStates:
                         self.sq[k] += np.square(x).sum(0)
                         self.n[k] += int(mine.sum())
 
+    def select(self, indices: Sequence[int]) -> TurnStates:
+        """The states of the turns ``indices`` only, in that order (e.g. without the recorded prompts)."""
+        idx = np.asarray(indices, np.int64)
+        out = TurnStates([])
+        out.spans, out.channels, out.n = self.spans[idx], self.channels[idx], self.n[idx]
+        if self.sum is not None:
+            out.sum, out.sq = self.sum[idx], self.sq[idx]
+        return out
+
     def pooled(self, dim: int) -> np.ndarray:
         """(turns, 2 * dim) float32: each turn's mean then standard deviation of its frames; NaN for a
         turn no window covered (``dim``: the encoder's width, used when no window came at all)."""

@@ -35,7 +35,7 @@ MIN_TONE_FRAMES = 2
 class NonTalk:
     start: float
     end: float
-    kind: str  # hold | tones
+    kind: str  # hold | tones | prompt (qc.prompts)
 
     @property
     def duration(self) -> float:

@@ -22,6 +22,7 @@ from qc.diarize import diarize
 from qc.encoder_states import TurnStates, encoder_width
 from qc.features import turn_features
 from qc.hold import find_non_talk
+from qc.prompts import prompt_spans, without_prompts
 from qc.records import CallMeta, CallRecord, CallResult
 from qc.quality import check_call, speech_sample
 from qc.redact import (PiiSpan, audio_spans, find_pii, redact_audio, redact_turns, redact_words,
@@ -31,7 +32,7 @@ from qc.roles import apply_roles, assign_roles
 from qc.rules import evaluate_rules, load_rules
 from qc.scorecard import score_call
 from qc.sentiment import score_turns
-from qc.transcribe import attach_text, transcribe
+from qc.transcribe import attach_text, attribute_words, encode_turns, transcribe
 from qc.voiceprint import speaker_embeddings
 from qc.assets import identify_language, load_whisper
 
@@ -77,17 +78,30 @@ def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook
         states = TurnStates(diarization.turns) if cfg.speech_features else None
         with timer.stage("transcribe"):
             words = transcribe(rec, diarization.turns, cfg, states=states)
+        with timer.stage("features"):
+            # what an IVR or a queue played is nobody's talk: out before roles are assigned
+            talk, words, prompts, kept = without_prompts(diarization.turns, words)
+            if states is not None and prompts:
+                states = states.select(kept)
+        if prompts and rec.layout == "mono":
+            # the prompts' voice was one of the speakers counted: the parties are told apart again without it
+            with timer.stage("diarize"):
+                diarization = diarize(rec, cfg, exclude=[(p.start, p.end) for p in prompt_spans(prompts)])
+                talk = list(diarization.turns)
+                words = attribute_words([dataclasses.replace(w, speaker="") for w in words], talk)
+            if states is not None:
+                with timer.stage("speech_features"):
+                    states = encode_turns(rec, talk, cfg)
         embeddings = None
         enrol = enrol_voice and cfg.voiceprints and bool(meta.agent_id) and rec.layout == "stereo"
         if cfg.voiceprints and voiceprint is not None and rec.layout == "mono" and diarization.voices:
             embeddings = diarization.voices  # the diarizer embedded every speaker already
         elif cfg.voiceprints and (enrol or (voiceprint is not None and rec.layout == "mono")):
             with timer.stage("voiceprint"):
-                embeddings = speaker_embeddings(rec, diarization.turns,
-                                                load_encoder(cfg.embedding_model, torch_device()))
+                embeddings = speaker_embeddings(rec, talk, load_encoder(cfg.embedding_model, torch_device()))
         with timer.stage("features"):
-            roles = assign_roles(rec, diarization.turns, words, cfg, voiceprint=voiceprint, embeddings=embeddings)
-            turns, words = apply_roles(roles, diarization.turns, words)
+            roles = assign_roles(rec, talk, words, cfg, voiceprint=voiceprint, embeddings=embeddings)
+            turns, words = apply_roles(roles, talk, words)
         agent_voice = None
         if enrol and embeddings and not roles.doubt:
             agent = [s for s, role in roles.speakers.items() if role == "agent" and s in embeddings]
@@ -102,7 +116,7 @@ def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook
                 check = dataclasses.replace(check, flags=check.flags + (roles.doubt,))
         with timer.stage("features"):
             turns = score_turns(attach_text(turns, words))
-            non_talk = find_non_talk(rec, turns)
+            non_talk = find_non_talk(rec, [*turns, *prompts]) + prompt_spans(prompts)
             metrics = measure(rec.call_id, rec.duration, turns, words, cfg.silence_threshold, non_talk)
         speech = None
         if states is not None:

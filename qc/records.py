@@ -128,6 +128,7 @@ class ConversationMetrics:
     hold_time: float = 0.0  # sustained sound without speech (hold music, a prompt loop): the caller on hold
     hold_count: int = 0
     tone_time: float = 0.0  # DTMF key tones
+    prompt_time: float = 0.0  # recorded prompts an IVR or a queue played (qc.prompts): nobody's talk
 
     @classmethod
     def columns(cls) -> list[str]:

@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from qc.audio import Recording
@@ -74,27 +75,43 @@ def speaker_bounds(cfg: Settings, num_speakers: int | None = None, min_speakers:
 
 
 def diarize(rec: Recording, cfg: Settings, backend: str | None = None, *, num_speakers: int | None = None,
-            min_speakers: int | None = None, max_speakers: int | None = None) -> Diarization:
+            min_speakers: int | None = None, max_speakers: int | None = None,
+            exclude: Sequence[tuple[float, float]] = ()) -> Diarization:
     """Diarize one recording with the configured (or given) backend.
 
     ``num_speakers`` / ``min_speakers`` / ``max_speakers`` override the settings for this call (see
     :func:`speaker_bounds`); the ``channels`` backend has one speaker per channel by construction.
+    ``exclude``: spans that are nobody's talk (recorded prompts, :mod:`qc.prompts`): no turn covers them
+    and, on a mono call, their voice is not one of the speakers counted.
     """
     name = choose_backend(rec, cfg, backend)
     counts = dict(num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers)
     if name == "channels":
         from qc.diarize.channels import diarize_channels
 
-        return diarize_channels(rec, cfg)
+        return _without(diarize_channels(rec, cfg), exclude)
     if name == "embedded":
         from qc.diarize.embedded import diarize_embedded
 
-        return diarize_embedded(rec, cfg, **counts)
+        return diarize_embedded(rec, cfg, **counts, exclude=exclude)
     if name == "pyannote":
         from qc.diarize.pyannote_backend import diarize_pyannote
 
-        return diarize_pyannote(rec, cfg, **counts)
+        return _without(diarize_pyannote(rec, cfg, **counts), exclude)
     raise ValueError(f"unknown diarization backend {name!r}")
+
+
+def _without(d: Diarization, exclude: Sequence[tuple[float, float]]) -> Diarization:
+    """``d`` with the turns' parts inside ``exclude`` cut away (pieces under 0.1 s dropped)."""
+    if not exclude:
+        return d
+    turns = []
+    for t in d.turns:
+        pieces = [(t.start, t.end)]
+        for a, b in exclude:
+            pieces = [p for x, y in pieces for p in ((x, min(y, a)), (max(x, b), y)) if p[1] - p[0] >= 0.1]
+        turns += [dataclasses.replace(t, start=x, end=y) for x, y in pieces]
+    return dataclasses.replace(d, turns=tuple(turns), overlaps=tuple(overlap_spans(turns)))
 
 
 def overlap_spans(turns: list[Turn] | tuple[Turn, ...]) -> list[tuple[float, float]]:

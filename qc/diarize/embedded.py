@@ -26,6 +26,7 @@ Speed: the encoder's LSTM dominates; it runs with one torch thread (see :meth:`S
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 import functools
 import threading
 from dataclasses import dataclass
@@ -500,10 +501,15 @@ def mono_energy_db(rec: Recording, n_frames: int) -> np.ndarray:
 
 def diarize_embedded(rec: Recording, cfg: Settings, params: EmbeddedParams = EmbeddedParams(),
                      num_speakers: int | None = None, min_speakers: int | None = None,
-                     max_speakers: int | None = None) -> Diarization:
-    """Diarize a (mono or mixed-down) recording; speaker count from the arguments, else ``cfg``."""
+                     max_speakers: int | None = None, exclude: Sequence[tuple[float, float]] = ()) -> Diarization:
+    """Diarize a (mono or mixed-down) recording; speaker count from the arguments, else ``cfg``.
+    ``exclude``: spans read as no speech (recorded prompts)."""
     num, lo, hi = speaker_bounds(cfg, num_speakers, min_speakers, max_speakers)
     probs = speech_probabilities(rec, None, name=cfg.vad_model)
+    if exclude:
+        probs = np.array(probs, copy=True)
+    for a, b in exclude:
+        probs[max(0, int(a / FRAME_SECONDS)):max(0, int(np.ceil(b / FRAME_SECONDS)))] = 0.0
     mask = np.zeros(len(probs), bool)
     speech = segments(probs, params.vad, duration=rec.duration)
     for a, b in speech:
