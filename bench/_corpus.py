@@ -47,7 +47,8 @@ def prepare(cache: Path, seed: int, calls: int, layout: str = "stereo", log=prin
     done = root / ".completed"
     if done.exists():
         return Prepared(root, corpus, cfg)
-    from flows.nightly import code_version, handle_call
+    from flows.nightly import handle_call
+    from flows.version import code_version
     from qc.audio import content_hash
     from qc.inbox import scan_inbox
     from qc.synth import generate_corpus
@@ -100,6 +101,25 @@ def add_stereo_corpus_args(ap, calls: int = 11) -> None:
 
 def stereo_inbox(args) -> Path:
     """The stereo corpus :func:`add_stereo_corpus_args` chose (the bench's, generated once, by default)."""
-    from bench.suite import corpus
-
     return args.corpus or corpus(DEFAULT_CACHE, args.minutes, args.seed)["stereo"]
+
+
+MEAN_CALL_SECONDS = 82.0  # the synthetic generator's flite calls
+MIN_CALLS = 5  # a half: the classifier is trained on the mono half (models.train.MIN_LABELED_CALLS)
+
+
+def corpus(cache: Path, minutes: float, seed: int, log=print) -> dict[str, Path]:
+    """The cached mono and stereo halves of the bench corpus."""
+    from qc.synth import generate_corpus
+
+    calls = max(MIN_CALLS, round(minutes * 60 / MEAN_CALL_SECONDS / 2))
+    out = {}
+    for k, layout in enumerate(("mono", "stereo")):
+        root = cache / f"suite-seed{seed + k}-n{calls}-{layout}"
+        if not (root / ".generated").exists():
+            t0 = time.perf_counter()
+            generate_corpus(root, calls=calls, seed=seed + k, layout=layout)
+            (root / ".generated").write_text("ok\n")
+            log(f"generated {calls} {layout} calls in {time.perf_counter() - t0:.0f} s")
+        out[layout] = root
+    return out

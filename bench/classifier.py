@@ -37,7 +37,7 @@ TARGET_LABELS = ("customer_emotion", "agent_politeness")
 def prepare(data: Path, train_calls: int, train_seed: int, test_calls: int, test_seed: int, log=print):
     """(train corpus rows, test corpus rows, feature store), generating and analysing what is missing."""
     from models.corpus import prepare_corpus
-    from models.features import FeatureStore
+    from qc.call_features import FeatureStore
     from qc.config import Settings
     from qc.synth import generate_corpus
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     from models.corpus import read_labels
-    from models.features import FeatureStore
+    from qc.call_features import FeatureStore
     from models.fusion import FusionConfig
     from models.image import ImageConfig
     from models.registry import LoadedModel

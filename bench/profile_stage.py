@@ -25,7 +25,7 @@ from qc.config import Settings  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     from pyinstrument import Profiler
 
-    from bench.suite import corpus
+    from bench._corpus import corpus
     from qc.assets import load_whisper
     from qc.audio import load_recording
     from qc.diarize import diarize

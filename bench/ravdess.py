@@ -144,8 +144,9 @@ def feature_table(work: Path, folds: int) -> str:
     and against each actor's own mean and spread, on the folds ``callqc eval classifier`` uses."""
     import sqlite3
 
-    from models.crossval import fit_baseline, grouped_folds, macro_f1
-    from models.features import FeatureStore
+    from models.crossval import fit_baseline
+    from models.resampling import grouped_folds, macro_f1
+    from qc.call_features import FeatureStore
 
     db = sqlite3.connect(work / "data" / "callqc.db")
     label = dict(db.execute("SELECT call_id, value FROM labels WHERE label = ?", (LABEL,)).fetchall())

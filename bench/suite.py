@@ -44,33 +44,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
 
 import qc  # noqa: E402,F401  (telemetry off first)
-from bench._corpus import DEFAULT_CACHE  # noqa: E402
+from bench._corpus import DEFAULT_CACHE, corpus  # noqa: E402
 from qc.config import Settings  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 WHISPERX_VENV = HERE / ".venv-whisperx"
 WHISPERX_REQUIREMENT = "whisperx==3.8.6"
-MEAN_CALL_SECONDS = 82.0  # synthetic flite calls, measured
-MIN_CALLS = 5  # a half: the classifier is trained on the mono half (models.train.MIN_LABELED_CALLS)
 STAGES = ("decode", "diarize", "transcribe", "quality", "features", "speech_features", "pii", "rules", "redact", "spectrogram",
           "classify")
-
-
-def corpus(cache: Path, minutes: float, seed: int, log=print) -> dict[str, Path]:
-    """The cached mono and stereo halves of the bench corpus."""
-    from qc.synth import generate_corpus
-
-    calls = max(MIN_CALLS, round(minutes * 60 / MEAN_CALL_SECONDS / 2))
-    out = {}
-    for k, layout in enumerate(("mono", "stereo")):
-        root = cache / f"suite-seed{seed + k}-n{calls}-{layout}"
-        if not (root / ".generated").exists():
-            t0 = time.perf_counter()
-            generate_corpus(root, calls=calls, seed=seed + k, layout=layout)
-            (root / ".generated").write_text("ok\n")
-            log(f"generated {calls} {layout} calls in {time.perf_counter() - t0:.0f} s")
-        out[layout] = root
-    return out
 
 
 def peak_rss_mb() -> float:
@@ -103,7 +84,7 @@ def pipeline_run(inbox: Path, cfg: Settings) -> dict[str, Any]:
 def train_on(cfg: Settings, labels_csv: Path, log=print) -> tuple[str, float, dict[str, Any]]:
     """Import the labels, train (the default variants), promote; returns version, seconds, the evaluation's metrics."""
     from models.corpus import read_labels
-    from models.retrain import retrain
+    from flows.training import retrain
     from models.train import TrainConfig
     from warehouse import Warehouse
 
@@ -127,7 +108,7 @@ def classifier_quality(outcome: Any, test_cfg: Settings, test_inbox: Path) -> di
     """Macro-F1 per label of every trained variant on the stereo calls (never seen in training)."""
     from models.data import prepare
     from models.evaluate import evaluate_predictions
-    from models.features import FeatureStore
+    from qc.call_features import FeatureStore
     from models.train import predict
     from qc.audio import content_hash
     from qc.inbox import scan_inbox
@@ -384,7 +365,7 @@ def run(minutes: float = 30.0, seed: int = 2026, device: str = "auto", whisperx:
         mono = pipeline_run(inboxes["mono"], cfgs["mono"])
         version, train_seconds, outcome = train_on(cfgs["mono"], inboxes["mono"] / "labels.csv", log)
         # the stereo run's warehouse gets the promoted model's registration
-        from models.registry import register
+        from flows.scoring import register
         from warehouse import Warehouse
 
         with Warehouse.open(cfgs["stereo"]) as wh:

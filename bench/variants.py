@@ -27,8 +27,8 @@ DEFAULT = "default"
 def main(argv: list[str] | None = None) -> None:
     from flows.cli_eval import GROUP_BY, call_groups
     from models.crossval import BASELINE, MODEL, cross_validate
-    from models.features import FeatureStore
-    from models.retrain import labels_from_warehouse
+    from qc.call_features import FeatureStore
+    from flows.training import labels_from_warehouse
     from models.train import TrainConfig
     from qc.config import get_settings
     from warehouse import Warehouse

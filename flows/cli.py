@@ -32,28 +32,26 @@ def synth(
 
 
 def _register_subapps() -> None:
-    # Imported late so that `callqc --help` stays fast and a missing optional area is a clear error.
+    # each area registers its own commands
     import importlib
 
-    for module_name, name in (
-        ("flows.cli_run", None),
-        ("flows.cli_db", "db"),
-        ("flows.cli_calls", None),
-        ("flows.cli_agents", None),
-        ("flows.cli_features", None),
-        ("flows.cli_eval", "eval"),
-        ("flows.cli_models", None),
-        ("flows.cli_dashboard", "dashboard"),
-        ("flows.cli_orchestrate", None),
-        ("flows.cli_bench", None),
+    for module_name in (
+        "flows.cli_run",
+        "flows.cli_db",
+        "flows.cli_calls",
+        "flows.cli_agents",
+        "flows.cli_features",
+        "flows.cli_eval",
+        "flows.cli_models",
+        "flows.cli_dashboard",
+        "flows.cli_orchestrate",
     ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # area not built yet
-            raise
-        module.register(app)
+        importlib.import_module(module_name).register(app)
+    # commands of other installed parts (``callqc bench``), registered under the entry-point group
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="callqc.commands"):
+        entry.load()(app)
 
 
 _register_subapps()

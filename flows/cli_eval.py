@@ -89,8 +89,8 @@ def classifier(
     """Cross-validate the training configuration on the warehouse's labelled calls (groups kept apart),
     beside the built-in baseline on the same folds; the last line is ``F1 <mean macro-F1>``."""
     from models.crossval import cross_validate
-    from models.features import FeatureStore
-    from models.retrain import labels_from_warehouse
+    from qc.call_features import FeatureStore
+    from flows.training import labels_from_warehouse
     from models.train import TrainConfig
     from qc.config import get_settings
     from warehouse import Warehouse

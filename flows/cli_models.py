@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         promote: bool = typer.Option(True, "--promote/--no-promote", help="Promote if better than the promoted one."),
     ) -> None:
         """Train the classifier on the warehouse's labeled calls, evaluate it, register it, promote if better."""
-        from models.retrain import retrain
+        from flows.training import retrain
         from models.train import TrainConfig
         from warehouse import Warehouse
 
@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
         """Score stored calls again with the promoted model from their stored features (no decoding, no
         ASR); their QA scores are recomputed and stored in SQL and Parquet."""
         from flows.cli_orchestrate import parse_date
-        from models.score import rescore
+        from flows.scoring import rescore
         from warehouse import Warehouse
 
         start = parse_date(date_from) if date_from else None

@@ -33,7 +33,7 @@ ROLE_FREE_METRICS = ("duration", "silence_total", "silence_longest", "silence_co
 
 
 def swapped_features(f):
-    """A call's classifier features (:class:`models.features.CallFeatures`) with the two roles' parts
+    """A call's classifier features (:class:`qc.call_features.CallFeatures`) with the two roles' parts
     exchanged."""
     def flip_roles(roles: np.ndarray) -> np.ndarray:
         roles = np.asarray(roles)
@@ -99,9 +99,10 @@ def keep_correction(result: CallResult, features, corrected: Sequence[Turn], cfg
 def swap_roles(cfg: Settings, call_id: str, who: str) -> CallResult:
     """Swap a stored call's roles, recompute what depends on them, store it; returns the stored call.
     Raises ``KeyError`` for an unknown call."""
-    from flows.nightly import code_version
-    from models.features import FeatureStore
-    from models.score import _with_model_scores, agents_of, loaded, score_call as model_scores
+    from flows.version import code_version
+    from qc.call_features import FeatureStore
+    from models.score import with_model_scores, loaded, score_call as model_scores
+    from flows.scoring import agents_of
     from warehouse import Warehouse, parquet
 
     t0 = time.perf_counter()
@@ -115,7 +116,7 @@ def swap_roles(cfg: Settings, call_id: str, who: str) -> CallResult:
                 agents = agents_of(wh, [result.call.agent_id]) if result.call.agent_id else None
                 new, turns = model_scores(loaded(Path(current.artifact_uri)), store, result, agents=agents)
                 # scores of other versions read the old roles: only the promoted version's are kept
-                result = _with_model_scores(result, new, (), load_rules(cfg.rules_file), turns)
+                result = with_model_scores(result, new, (), load_rules(cfg.rules_file), turns)
         run_id = wh.start_run({"correction": "swap_roles", "call_id": call_id, "who": who}, code_version())
         enrolled = _enrol_confirmed_agent(cfg, wh, result)
         parquet.write_call(result, cfg.parquet_dir, durable=True)

@@ -44,7 +44,7 @@ class BackfillReport:
 
 def stale_calls(cfg: Settings, call_ids: Sequence[str]) -> list[str]:
     """The calls among ``call_ids`` whose stored features are missing or older than the current ones."""
-    from models.features import FeatureStore
+    from qc.call_features import FeatureStore
 
     store = FeatureStore.for_settings(cfg)
     return [c for c in call_ids if not store.current(c, speech=cfg.speech_features)]
@@ -87,7 +87,7 @@ class BackfillError(Exception):
 
 
 def _backfill_one(cfg: Settings, result) -> None:  # type: ignore[no-untyped-def]
-    from models.features import FeatureStore, call_features
+    from qc.call_features import FeatureStore, call_features
     from qc.assets import load_whisper
     from qc.audio import content_hash, load_recording
     from qc.encoder_states import encoder_width

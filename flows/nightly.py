@@ -27,7 +27,9 @@ from qc.audio import content_hash
 from qc.config import Settings, get_settings
 from qc.inbox import in_date_range, scan_inbox
 from flows.corrections import CORRECTED, keep_correction
-from models.features import FeatureStore, analyze_with_features
+from flows.version import code_version
+from qc.call_features import FeatureStore
+from qc.pipeline import analyze_with_features
 from qc.records import BadRecording, CallMeta, CallResult, Rejection
 from qc.voiceprint import ENROL_CALLS
 from qc.retry import retry, transient_os_error
@@ -110,19 +112,6 @@ class RunSummary:
                    and not o.quality_flags)
 
 
-def code_version() -> str:
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parent, timeout=5)
-        if out.returncode == 0 and out.stdout.strip():
-            return f"{qc.__version__}+{out.stdout.strip()}"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return qc.__version__
-
-
 @functools.lru_cache(maxsize=4)
 def _open_warehouse(url: str) -> Warehouse:
     """One engine per process and database (threads share it; each Dask worker opens its own)."""
@@ -190,7 +179,7 @@ def _score(result: CallResult, cfg: Settings, wh: Warehouse, features: FeatureSt
     """The call scored by the promoted model (if any) and the version that scored it. A model that
     fails to score leaves the call stored without model scores (logged; ``callqc rescore
     --missing-only`` fills them in later) rather than losing the night's analysis of it."""
-    from models.score import score_new_call
+    from flows.scoring import score_new_call
 
     t0 = time.perf_counter()
     try:

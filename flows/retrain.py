@@ -2,7 +2,7 @@
 beats the promoted version on labelled calls neither was trained on, with the evaluation report as a
 Markdown artifact; skipped when no label changed since the promoted version was trained.
 
-The flow only orchestrates: :func:`models.retrain.retrain` does the work and can be called without
+The flow only orchestrates: :func:`flows.training.retrain` does the work and can be called without
 Prefect (``callqc train`` does).
 """
 
@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE as NO_CACHE
 
-from models.retrain import RetrainOutcome, labels_from_warehouse, retrain, unchanged_since_promoted
+from flows.training import RetrainOutcome, labels_from_warehouse, retrain, unchanged_since_promoted
 from models.train import TrainConfig
 from qc.config import Settings, get_settings
 

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.features import FeatureStore, analyze_with_features
+from qc.call_features import FeatureStore
+from qc.pipeline import analyze_with_features
 from qc.audio import content_hash
 from qc.config import Settings
 from qc.inbox import scan_inbox
@@ -80,7 +81,7 @@ def truth_features(corpus: Path, cfg: Settings, store: FeatureStore) -> Prepared
     the classifier's machinery only; anything that measures the product uses :func:`prepare_corpus`."""
     import json
 
-    from models.features import call_features
+    from qc.call_features import call_features
     from qc.audio import load_recording
     from qc.records import CallRecord, CallResult, ConversationMetrics, Turn
 

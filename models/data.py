@@ -16,11 +16,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from models.features import FEATURES_VERSION, FeatureStore, call_of, parse_example
+from qc.call_features import FEATURES_VERSION, FeatureStore, call_of, parse_example
 from models.fusion import FusionConfig, FusionInputs
 from models.image import band_stats, effnet_features
 from models.text import TextBatch, encode_lower, role_ngrams
-from qc.features import EGEMAPS_DIM, TurnFeatures
+from qc.features import EGEMAPS_DIM
+from qc.records import TurnFeatures
 from qc.prosody import N_PROSODY
 from qc.records import ROLES
 from qc.spectrogram import SpectrogramConfig
@@ -147,7 +148,7 @@ def concat_prepared(a: Prepared, b: Prepared) -> Prepared:
 
 def prepare(store: FeatureStore, call_ids: Sequence[str], cfg: FusionConfig, progress: Progress | None = None,
             write_cache: bool = True, agents: Mapping[str, str] | None = None) -> Prepared:
-    """Inputs for ``call_ids``: example ids, of whole calls or of spans of calls (:func:`models.features.span_id`);
+    """Inputs for ``call_ids``: example ids, of whole calls or of spans of calls (:func:`qc.call_features.span_id`);
     every call must have stored features (``KeyError`` otherwise).
     ``agents``: call id -> agent for every stored call the agents' baselines are drawn from
     (:func:`agent_stats`; read when the model normalises speech per agent)."""

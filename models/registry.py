@@ -1,4 +1,5 @@
-"""Trained classifiers on disk and in the warehouse's model registry.
+"""Trained classifiers on disk: artifacts saved and loaded, and a candidate compared with the promoted
+version (:func:`compare`; the warehouse's registry is :mod:`flows.scoring`).
 
 An artifact is a directory ``<models_dir>/<version>/`` holding ``model.safetensors`` (the weights:
 plain tensors, nothing unpickled when read) and ``model.json`` (the network config, the training
@@ -21,16 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.evaluate import EvalReport, evaluate_predictions, mean_macro_f1
-from models.features import SPAN, FeatureStore
+from models.evaluate import evaluate_predictions, mean_macro_f1
+from qc.call_features import SPAN, FeatureStore
 from models.fusion import Classifier, FusionConfig, build_classifier
 from models.schema import LabelSchema
 from qc.fsutil import staged_dir
 
 if TYPE_CHECKING:
     from models.train import TrainResult
-    from warehouse import Warehouse
-    from warehouse.store import ModelVersion
 
 FORMAT = 1
 WEIGHTS, META = "model.safetensors", "model.json"
@@ -138,14 +137,6 @@ def load_artifact(path: Path) -> LoadedModel:
     return LoadedModel(meta["version"], model, schema, cfg, meta)
 
 
-def register(wh: Warehouse, artifact: Path, report: EvalReport | None = None) -> ModelVersion:
-    """Record an artifact in the warehouse's ``model_versions`` (not promoted)."""
-    meta = json.loads((Path(artifact) / META).read_text())
-    markdown = (Path(artifact) / "report.md").read_text() if (Path(artifact) / "report.md").exists() else None
-    return wh.register_model_version(meta["version"], str(Path(artifact).resolve()), meta["label_schema"],
-                                     meta["metrics"], meta["split"]["test"], markdown)
-
-
 MIN_HELD_OUT = 5  # fewer labelled calls that neither model trained on cannot decide a promotion
 
 
@@ -185,25 +176,22 @@ def evaluate_on(loaded: LoadedModel, store: FeatureStore, rows: list[tuple[str, 
     return mean_macro_f1(evaluate_predictions(schema, targets, preds))
 
 
-def compare_with_promoted(wh: Warehouse, store: FeatureStore, candidate: LoadedModel,
-                          rows: list[tuple[str, str, str]], min_gain: float = 0.0) -> Comparison:
-    """Candidate against the promoted version on the labelled calls that neither was trained or
+def compare(candidate: LoadedModel, old: LoadedModel | None, store: FeatureStore, rows: list[tuple[str, str, str]],
+            agents: Mapping[str, str], min_gain: float = 0.0) -> Comparison:
+    """Candidate against the promoted version ``old`` (None: none is promoted) on the labelled calls that neither was trained or
     early-stopped on (the candidate's test calls, less those the promoted model saw). The candidate wins
     when its mean macro-F1 over the shared labels is higher by more than ``min_gain`` and no label is
-    worse beyond the 95% bootstrap interval of its difference (resampling agents where calls have one)."""
-    from models.crossval import bootstrap_interval, macro_f1
+    worse beyond the 95% bootstrap interval of its difference (resampling ``agents``, call id -> agent, where
+    calls have one)."""
+    from models.resampling import bootstrap_interval, macro_f1
     from models.schema import MISSING
-    from models.score import agents_of
 
     test = [c for c in candidate.meta["split"]["test"] if store.has(c)]
-    agents = agents_of(wh)
-    current = wh.promoted_version()
-    if current is None:
+    if old is None:
         f1 = evaluate_on(candidate, store, rows, test, candidate.schema.names, agents)
         return Comparison(candidate.version, None, len(test), candidate.schema.names, f1, None, True,
                           f"the first version (none was promoted before); mean macro-F1 {f1:.3f} on its "
                           f"{len(test)} test calls")
-    old = load_artifact(Path(current.artifact_uri))
     shared = tuple(lab for lab in candidate.schema.names
                    if lab in old.schema.names and old.schema.values(lab) == candidate.schema.values(lab))
     if not shared:
@@ -239,13 +227,3 @@ def compare_with_promoted(wh: Warehouse, store: FeatureStore, candidate: LoadedM
     if worse:
         why += f"; worse beyond its interval on {', '.join(worse)}"
     return Comparison(candidate.version, old.version, len(held), shared, new_f1, old_f1, better, why, per_label)
-
-
-def promote_if_better(wh: Warehouse, store: FeatureStore, artifact: Path, rows: list[tuple[str, str, str]],
-                      min_gain: float = 0.0) -> Comparison:
-    """Promote the registered ``artifact`` if it beats the promoted version on its test split."""
-    cand = load_artifact(artifact)
-    cmp = compare_with_promoted(wh, store, cand, rows, min_gain)
-    if cmp.better:
-        wh.promote(cand.version)
-    return cmp

@@ -37,7 +37,7 @@ from torch import nn
 
 from models.data import Prepared, concat_prepared, prepare, speech_dim
 from models.evaluate import EvalReport, LabelMetrics, evaluate_predictions, mean_macro_f1
-from models.features import FeatureStore, call_of, parse_example
+from qc.call_features import FeatureStore, call_of, parse_example
 from models.fusion import Classifier, FusionClassifier, FusionConfig, PerLabelClassifier
 from models.schema import MISSING, LabelSchema
 
@@ -147,7 +147,7 @@ def with_speech(cfg: TrainConfig, store: FeatureStore, call_ids: Sequence[str]) 
 @dataclass(frozen=True)
 class LabeledData:
     """Labeled calls and spans of calls: ``rows`` of ``(example id, label, value)`` (the latest label per
-    example and label); an example id is a call id or a span's (:func:`models.features.span_id`)."""
+    example and label); an example id is a call id or a span's (:func:`qc.call_features.span_id`)."""
 
     rows: tuple[tuple[str, str, str], ...]
 
@@ -373,7 +373,7 @@ def cv_scores(cfg: TrainConfig, model_cfg: FusionConfig, schema: LabelSchema, pr
     """Out-of-fold metrics of one variant on ``prep`` (the training and validation examples): ``folds``
     folds grouped like the splits (an agent's examples, a call's spans together), each model early-stopped
     on a validation share of its own training folds."""
-    from models.crossval import grouped_folds
+    from models.resampling import grouped_folds
 
     ids = prep.call_ids
     group_of = [(groups or {}).get(call_of(c)) or f"call:{call_of(c)}" for c in ids]

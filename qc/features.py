@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from qc.audio import Recording
 from qc.encoder_states import TurnStates
-from qc.records import ROLES, Turn
+from qc.records import ROLES, Turn, TurnFeatures
 
 SPEECH_FEATURES_VERSION = 1
 EGEMAPS_DIM = 88
@@ -37,26 +36,10 @@ MIN_SECONDS = 0.25  # openSMILE's functionals need a few pitch periods and a cou
 _local = threading.local()
 
 
-@dataclass(frozen=True)
-class TurnFeatures:
-    """Per-turn speech features of one call, aligned with its turns. ``spans``: (n, 2) start and end
-    (s); ``roles``: index into :data:`qc.records.ROLES` per turn (-1: unknown); ``whisper``: (n, 2 *
-    width) float16; ``egemaps``: (n, :data:`EGEMAPS_DIM`) float32; ``mfcc``: (n, :data:`MFCC_DIM`)
-    float32. NaN where a turn could not be measured."""
-
-    spans: np.ndarray
-    roles: np.ndarray
-    whisper: np.ndarray
-    egemaps: np.ndarray
-    mfcc: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.spans)
-
-    @classmethod
-    def empty(cls, width: int) -> TurnFeatures:
-        return cls(np.zeros((0, 2), np.float32), np.zeros(0, np.int8), np.zeros((0, 2 * width), np.float16),
-                   np.zeros((0, EGEMAPS_DIM), np.float32), np.zeros((0, MFCC_DIM), np.float32))
+def empty_features(width: int) -> TurnFeatures:
+    """The speech features of a call without turns (``width``: the Whisper encoder's)."""
+    return TurnFeatures(np.zeros((0, 2), np.float32), np.zeros(0, np.int8), np.zeros((0, 2 * width), np.float16),
+                        np.zeros((0, EGEMAPS_DIM), np.float32), np.zeros((0, MFCC_DIM), np.float32))
 
 
 def _smile():
@@ -139,7 +122,7 @@ def turn_features(rec: Recording, turns: Sequence[Turn], states: TurnStates, wid
     if len(states.n) != len(turns):
         raise ValueError(f"encoder states of {len(states.n)} turns for {len(turns)} turns")
     if not turns:
-        return TurnFeatures.empty(width)
+        return empty_features(width)
     role_index = {r: i for i, r in enumerate(ROLES)}
     eg, mf = [], []
     measured = egemaps_turns(turns, egemaps_seconds)

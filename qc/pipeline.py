@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from qc.audio import Recording, load_recording
+from qc.call_features import CallFeatures, call_features
 from qc.config import Settings
 from qc.conversation import measure
 from qc.diarize import diarize
@@ -153,3 +154,22 @@ def analyze_call(meta: CallMeta, cfg: Settings, call_id: str | None = None, hook
     finally:
         if recording is None:
             rec.close()
+
+
+def analyze_with_features(meta: CallMeta, cfg: Settings, call_id: str | None = None, voiceprint=None,
+                          enrol_voice: bool = True) -> tuple[CallResult, CallFeatures]:
+    """:func:`analyze_call` and the call's features (:mod:`qc.call_features`: what the classifier
+    reads) from the same decoded audio."""
+    t0 = time.perf_counter()
+    rec = load_recording(meta, cfg, call_id=call_id)
+    decode = time.perf_counter() - t0
+    try:
+        result = analyze_call(meta, cfg, call_id=call_id, recording=rec, voiceprint=voiceprint,
+                              enrol_voice=enrol_voice)
+        t0 = time.perf_counter()
+        features = call_features(result, rec)
+        timings = {**result.timings, "decode": result.timings.get("decode", 0.0) + decode,
+                   "spectrogram": time.perf_counter() - t0}
+        return dataclasses.replace(result, timings=timings), features
+    finally:
+        rec.close()

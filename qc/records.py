@@ -19,7 +19,24 @@ ROLES: tuple[Role, ...] = ("agent", "customer")
 
 
 if TYPE_CHECKING:
-    from qc.features import TurnFeatures
+    import numpy as np
+
+
+@dataclass(frozen=True)
+class TurnFeatures:
+    """Per-turn speech features of one call, aligned with its turns. ``spans``: (n, 2) start and end
+    (s); ``roles``: index into :data:`qc.records.ROLES` per turn (-1: unknown); ``whisper``: (n, 2 *
+    width) float16; ``egemaps``: (n, :data:`qc.features.EGEMAPS_DIM`) float32; ``mfcc``: (n, :data:`qc.features.MFCC_DIM`)
+    float32. NaN where a turn could not be measured."""
+
+    spans: np.ndarray
+    roles: np.ndarray
+    whisper: np.ndarray
+    egemaps: np.ndarray
+    mfcc: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.spans)
 
 
 class BadRecording(ValueError):

@@ -49,12 +49,10 @@ COMPRESSION_RATIO = 2.4  # above this gzip ratio, Whisper's text is a repetition
 RETRIES = ({"repetition_penalty": 1.1}, {"no_repeat_ngram_size": 4})
 UNHEARD_TAIL = 4.0  # a batched window with this long a stretch where no word starts skipped speech (s)
 # Batches of at least this many windows go through the batched pipeline; a lone window is decoded the
-# sequential way (timestamp tokens, seeking on inside the window). 1 was tried:
-# the stereo transcription stage ran 1.10x faster (python -m bench.batch_lone_windows), but a lone
-# window decoded batched (greedy, no timestamps) can stop early and drop the rest of its speech: half
-# the words of the 3-hour call and WER 0.31 on the 6-channel clip in tests/test_hostile_input.py.
-# A stereo call's quieter party rarely has a lone window now: both channels' windows share batches
-# (transcribe_channels; python -m bench.joint_channels: 1.59x faster, WER 0.068 -> 0.063).
+# sequential way (timestamp tokens, seeking on inside the window): decoded batched (greedy, no
+# timestamps) a lone window can stop early and drop the rest of its speech (bench/results/NOTES.md).
+# A stereo call's quieter party rarely has a lone window: both channels' windows share batches
+# (transcribe_channels).
 BATCH_MIN_CLIPS = 2
 
 

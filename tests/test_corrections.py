@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.corrections import swap_roles, swapped_features
-from models.features import CallFeatures, FeatureStore
-from qc.features import TurnFeatures
+from qc.call_features import CallFeatures, FeatureStore
+from qc.records import TurnFeatures
 from qc.records import ROLES
 from warehouse import Warehouse
 from warehouse.testing import dummy_call_result

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from models.features import CallFeatures
+from qc.call_features import CallFeatures
 from qc.config import Settings
 from qc.inbox import call_date, in_date_range, scan_inbox
 from qc.prosody import N_PROSODY

@@ -14,7 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from warehouse.coltypes import UTCDateTime
+from warehouse.frames import engine_of as _engine, frame
 from warehouse.schema import (
     Call,
     LabelRow,
@@ -32,30 +32,6 @@ from warehouse.schema import (
 
 if TYPE_CHECKING:
     from warehouse.store import Warehouse
-
-
-def frame(source: Warehouse | Engine | Connection, stmt: sa.Select[Any]) -> pd.DataFrame:
-    """Run ``stmt`` and return its rows as a DataFrame with the statement's column names.
-
-    The statement's column types are applied by SQLAlchemy, so SQLite and PostgreSQL give the same
-    Python values (dates as dates, booleans as booleans, JSON decoded); datetimes become UTC timestamps.
-    """
-    if not isinstance(source, Connection):
-        with _engine(source).connect() as conn:
-            return frame(conn, stmt)
-    result = source.execute(stmt)
-    columns = list(result.keys())
-    df = pd.DataFrame(result.fetchall(), columns=columns)
-    for col in stmt.selected_columns:
-        if isinstance(col.type, UTCDateTime | sa.DateTime) and col.name in df:
-            df[col.name] = pd.to_datetime(df[col.name], utc=True)
-        elif isinstance(col.type, sa.Boolean) and col.name in df and not df[col.name].isna().any():
-            df[col.name] = df[col.name].astype(bool)
-    return df
-
-
-def _engine(source: Warehouse | Engine) -> Engine:
-    return source if isinstance(source, Engine) else source.engine
 
 
 def _date_range(

@@ -34,7 +34,7 @@ from qc.records import (
     TurnScore,
     Word,
 )
-from warehouse import db
+import warehouse.db as db
 from warehouse.coltypes import to_utc_aware, utcnow
 from warehouse.schema import (
     CALL_CHILD_TABLES,
@@ -674,7 +674,7 @@ class Warehouse:
 
     def labels_frame(self) -> pd.DataFrame:
         """The latest label per (call, label): call_id, external_id, label, value, who, at."""
-        from warehouse.queries import frame
+        from warehouse.frames import frame
 
         cols = [v_latest_labels.c[n] for n in ("call_id", "external_id", "label", "value", "who", "at")]
         stmt = sa.select(*cols).order_by(v_latest_labels.c.call_id, v_latest_labels.c.label)
@@ -683,7 +683,7 @@ class Warehouse:
     def turn_labels_frame(self) -> pd.DataFrame:
         """The latest label per (call, label, span) of the labelled spans of calls: call_id,
         external_id, start_s, end_s, label, value, who, at."""
-        from warehouse.queries import frame
+        from warehouse.frames import frame
 
         v = v_latest_turn_labels.c
         cols = [v[n] for n in ("call_id", "external_id", "start_s", "end_s", "label", "value", "who", "at")]
@@ -691,7 +691,7 @@ class Warehouse:
 
     def label_history(self, call_id: str) -> pd.DataFrame:
         """Every label ever set on a call, oldest first."""
-        from warehouse.queries import frame
+        from warehouse.frames import frame
 
         t = LabelRow.__table__
         stmt = sa.select(t.c.label, t.c.value, t.c.who, t.c.source, t.c.at).where(t.c.call_id == call_id)
@@ -788,7 +788,7 @@ class Warehouse:
 
     def model_versions(self) -> pd.DataFrame:
         """Every registered version, newest first."""
-        from warehouse.queries import frame
+        from warehouse.frames import frame
 
         t = ModelVersionRow.__table__
         return frame(self.engine, sa.select(t).order_by(t.c.created_at.desc(), t.c.version.desc()))

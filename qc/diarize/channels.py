@@ -28,7 +28,7 @@ import numpy as np
 
 from qc.audio import Recording
 from qc.config import Settings
-from qc.diarize import Diarization, mark_overlaps, overlap_spans
+from qc.diarize.base import Diarization, mark_overlaps, overlap_spans
 from qc.records import Turn
 from qc.vad import (VadParams, frame_energy_db, hysteresis, load_vad, quiet_runs, segments,
                     speech_probabilities, true_runs)

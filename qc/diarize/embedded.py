@@ -36,7 +36,7 @@ import numpy as np
 
 from qc.audio import Recording
 from qc.config import Settings
-from qc.diarize import Diarization, mark_overlaps, overlap_spans, speaker_bounds
+from qc.diarize.base import Diarization, mark_overlaps, overlap_spans, speaker_bounds
 from qc.records import Turn
 from qc.vad import FRAME_SECONDS, VadParams, segments, speech_probabilities
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from qc.audio import Recording
 from qc.config import Settings
-from qc.diarize import Diarization, mark_overlaps, overlap_spans, speaker_bounds
+from qc.diarize.base import Diarization, mark_overlaps, overlap_spans, speaker_bounds
 from qc.records import Turn
 
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.features import backfill_features
-from models.features import FeatureStore
+from qc.call_features import FeatureStore
 from qc.config import Settings
 
 pytestmark = pytest.mark.slow

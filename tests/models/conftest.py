@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.features import CallFeatures, FeatureStore
+from qc.call_features import CallFeatures, FeatureStore
 from models.fusion import FusionConfig
 from models.text import TextConfig
 from models.train import LabeledData, TrainConfig

@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from models.features import span_id
-from models.retrain import labels_from_warehouse
+from qc.call_features import span_id
+from flows.training import labels_from_warehouse
 from warehouse import Warehouse
 from warehouse.testing import dummy_call_result
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.corpus import prepare_corpus
-from models.features import FeatureStore
+from qc.call_features import FeatureStore
 from models.train import LabeledData, TrainConfig, train_classifier
 from qc.config import Settings
 from qc.prosody import PROSODY_FEATURES

@@ -7,11 +7,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from models.crossval import BASELINE, MODEL, bootstrap_interval, cross_validate, grouped_folds, macro_f1
-from models.features import CallFeatures, FeatureStore
+from models.crossval import BASELINE, MODEL, cross_validate
+from models.resampling import bootstrap_interval, grouped_folds, macro_f1
+from qc.call_features import CallFeatures, FeatureStore
 from models.image import ImageConfig
 from models.train import LabeledData
-from qc.features import EGEMAPS_DIM, MFCC_DIM, TurnFeatures
+from qc.features import EGEMAPS_DIM, MFCC_DIM
+from qc.records import TurnFeatures
 from qc.prosody import N_PROSODY
 
 from .conftest import quick_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.features import FEATURES_VERSION, FeatureStore
+from qc.call_features import FEATURES_VERSION, FeatureStore
 
 from .conftest import toy_features
 

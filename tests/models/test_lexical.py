@@ -10,7 +10,7 @@ import pytest
 import torch
 from sklearn.feature_extraction.text import HashingVectorizer
 
-from models.features import CallFeatures, FeatureStore
+from qc.call_features import CallFeatures, FeatureStore
 from models.fusion import FusionConfig
 from models.registry import LoadedModel, load_artifact, save_artifact
 from models.score import score_features

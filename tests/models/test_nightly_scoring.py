@@ -14,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from models.features import FeatureStore
-from models.registry import register, save_artifact
+from qc.call_features import FeatureStore
+from models.registry import save_artifact
+from flows.scoring import register
 from models.train import LabeledData, train_classifier
 from qc.config import Settings
 from warehouse import Warehouse
@@ -124,7 +125,7 @@ def test_nightly_scores_with_the_promoted_model_and_rescore_replaces_it(small_st
         raise AssertionError("rescore must not decode or transcribe")
 
     monkeypatch.setattr("qc.pipeline.transcribe", no_asr)
-    monkeypatch.setattr("models.features.load_recording", no_asr)
+    monkeypatch.setattr("qc.call_features.load_recording", no_asr)
     env = {"QC_DATA_DIR": str(cfg.data_dir)}
     res = CliRunner().invoke(app, ["rescore"], env=env)  # the same version again: the same stored rows
     assert res.exit_code == 0 and f"rescored 3 calls with model {v1}" in res.output, res.output

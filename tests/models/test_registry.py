@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.registry import LoadedModel, load_artifact, promote_if_better, register, save_artifact
-from models.score import score_features, score_stored_calls
+from models.registry import LoadedModel, load_artifact, save_artifact
+from flows.scoring import promote_if_better, register
+from models.score import score_features
+from flows.scoring import score_stored_calls
 from models.train import LabeledData, train_classifier
 from qc.config import Settings
 from warehouse import Warehouse

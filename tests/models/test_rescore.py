@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from models.registry import register, save_artifact
-from models.score import rescore
+from models.registry import save_artifact
+from flows.scoring import register
+from flows.scoring import rescore
 from qc.config import Settings
 from warehouse import Warehouse, parquet
 from warehouse.testing import dummy_call_result

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from models.features import FeatureStore
-from models.retrain import labels_from_warehouse, retrain
+from qc.call_features import FeatureStore
+from flows.training import labels_from_warehouse, retrain
 from qc.config import Settings
 from warehouse import Warehouse
 from warehouse.testing import dummy_call_result
@@ -59,7 +59,7 @@ def test_retrain_registers_and_promotes_only_when_better(labeled):
 
 
 def test_retraining_is_skipped_until_a_label_changes(labeled):
-    from models.retrain import unchanged_since_promoted
+    from flows.training import unchanged_since_promoted
 
     cfg, wh, data = labeled
     assert unchanged_since_promoted(wh, labels_from_warehouse(wh)) is None  # nothing promoted yet

@@ -138,7 +138,7 @@ def test_a_label_only_in_the_prosody_is_learned_by_the_audio_branch(tmp_path):
     median."""
     from dataclasses import replace
 
-    from models.features import FeatureStore
+    from qc.call_features import FeatureStore
     from models.fusion import FusionConfig
     from models.image import ImageConfig
     from qc.prosody import PROSODY_FEATURES

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.crossval import macro_f1
-from models.features import CallFeatures, FeatureStore, call_of, in_span, parse_example, restrict, span_id
+from models.resampling import macro_f1
+from qc.call_features import CallFeatures, FeatureStore, call_of, in_span, parse_example, restrict, span_id
 from models.registry import load_artifact, save_artifact
 from models.score import aggregate_turns, score_features, score_turns
 from models.train import LabeledData, split_calls, train_classifier
-from qc.features import EGEMAPS_DIM, MFCC_DIM, TurnFeatures
+from qc.features import EGEMAPS_DIM, MFCC_DIM
+from qc.records import TurnFeatures
 from qc.prosody import N_PROSODY
 from qc.records import Score, Turn
 

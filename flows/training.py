@@ -1,28 +1,28 @@
 """One retraining run as a plain function: warehouse labels -> trained, evaluated, registered model,
 promoted only if it beats the promoted one on the same test split. The ``retrain_qc`` flow and
-``callqc train`` are thin shells over :func:`retrain`."""
+``callqc train`` are thin shells over :func:`retrain`; :mod:`models` trains, this module reads the
+labels from the warehouse and registers what was trained."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from models.features import FeatureStore, call_of, span_id
-from models.registry import Comparison, promote_if_better, register, save_artifact
+from qc.call_features import FeatureStore, call_of, span_id
+from flows.scoring import agents_of, promote_if_better, register
+from models.registry import Comparison, save_artifact
 from models.train import EpochHook, LabeledData, TrainConfig, TrainResult, train_classifier
 from qc.config import Settings
+from warehouse import Warehouse
 
-if TYPE_CHECKING:
-    from warehouse import Warehouse
 
-log = logging.getLogger("callqc.models")
+log = logging.getLogger("callqc.flows")
 
 
 def labels_from_warehouse(wh: Warehouse) -> LabeledData:
     """The latest label of every labelled (call, label) and (span of a call, label) in the warehouse;
-    a span's example id is :func:`models.features.span_id`."""
+    a span's example id is :func:`qc.call_features.span_id`."""
     frame = wh.labels_frame()
     rows = [(str(c), str(lab), str(v)) for c, lab, v in zip(frame["call_id"], frame["label"], frame["value"])]
     spans = wh.turn_labels_frame()
@@ -90,8 +90,6 @@ def retrain(cfg: Settings, wh: Warehouse, train_cfg: TrainConfig = TrainConfig()
     data = labels_from_warehouse(wh)
     if not data.rows:
         raise ValueError("the warehouse holds no labels: import some with `callqc labels import`")
-    from models.score import agents_of
-
     stale = tuple(dict.fromkeys(c for c in map(call_of, data.call_ids)
                                 if not store.current(c, speech=cfg.speech_features)))
     if stale:

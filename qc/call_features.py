@@ -23,15 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from qc.audio import Recording, load_recording
+from qc.audio import Recording
 from qc.config import Settings
-from qc.features import TurnFeatures
 from qc.prosody import N_PROSODY, role_prosody
-from qc.records import ROLES, CallMeta, CallResult
+from qc.records import ROLES, CallResult, TurnFeatures
 from qc.spectrogram import SpectrogramConfig, role_images
 
 FEATURES_VERSION = 4  # 2: prosody; 3: per-turn speech features; 4: text turns' spans (older files load without them)
-log = logging.getLogger("callqc.models")
+log = logging.getLogger("callqc")
 
 
 SPAN = "@"  # an example id ``<call_id>@<start>-<end>`` names a span of a call (call ids are hex digests)
@@ -135,29 +134,6 @@ def call_features(result: CallResult, rec: Recording, spec: SpectrogramConfig | 
         speech=result.speech,
         turn_spans=np.array([(t.start, t.end) for t in turns], np.float32).reshape(-1, 2),
     )
-
-
-def analyze_with_features(meta: CallMeta, cfg: Settings, call_id: str | None = None, voiceprint=None,
-                          enrol_voice: bool = True) -> tuple[CallResult, CallFeatures]:
-    """:func:`qc.pipeline.analyze_call` and the call's features from the same decoded audio."""
-    from qc.pipeline import analyze_call
-
-    import dataclasses
-    import time
-
-    t0 = time.perf_counter()
-    rec = load_recording(meta, cfg, call_id=call_id)
-    decode = time.perf_counter() - t0
-    try:
-        result = analyze_call(meta, cfg, call_id=call_id, recording=rec, voiceprint=voiceprint,
-                              enrol_voice=enrol_voice)
-        t0 = time.perf_counter()
-        features = call_features(result, rec)
-        timings = {**result.timings, "decode": result.timings.get("decode", 0.0) + decode,
-                   "spectrogram": time.perf_counter() - t0}
-        return dataclasses.replace(result, timings=timings), features
-    finally:
-        rec.close()
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,4 +1,5 @@
-"""``callqc bench``: the performance and quality tables (:mod:`bench.suite`)."""
+"""``callqc bench``: the performance and quality tables (:mod:`bench.suite`). The command line finds it
+through the ``callqc.commands`` entry point (pyproject.toml), so that ``flows`` does not import ``bench``."""
 
 from __future__ import annotations
 
