@@ -1,8 +1,8 @@
 """Voice activity detection: per-frame speech probabilities and speech segments.
 
 The default engine runs Silero VAD v6 as a batched ONNX graph (the encoder runs over every 32 ms frame
-at once; only the small recurrent decoder is sequential), about 4x faster on CPU than frame-by-frame
-inference. Long calls are processed in windows with the recurrent state carried across, so memory
+at once; only the small recurrent decoder is sequential), several times faster on CPU than
+frame-by-frame inference. Long calls are processed in windows with the recurrent state carried across, so memory
 does not grow with call length.
 """
 

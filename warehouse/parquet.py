@@ -447,7 +447,7 @@ def known_call_ids(root: Path | str, call_ids: Iterable[str]) -> set[str]:
 class BatchWriter:
     """Buffers results and writes them with :func:`write_calls` every ``max_calls`` calls and on
     :meth:`close` (or leaving the ``with`` block without an exception). One file per dataset and
-    partition per flush instead of per call: about 20x faster than :func:`write_call` in a loop.
+    partition per flush instead of per call: much faster than :func:`write_call` in a loop.
     Results still buffered when the process dies are lost; see :func:`known_call_ids`."""
 
     def __init__(self, root: Path | str, max_calls: int = 200, *, durable: bool = False):

@@ -8,15 +8,9 @@ or when it is at least ``MARGIN_DB`` louder than the leakage plus the channel's 
 it. Genuine overtalk (both parties at speaking level) passes on both channels.
 
 The VAD's segments then get their edges from the channel's own sound in 10 ms frames
-(:func:`refine_edges`): Silero's 32 ms frames, hang-over and padding put every turn end ~0.1 s late,
-and talk time adds that up over every turn. On 24 synthetic stereo calls (seed 2468), turn starts
-went from -0.04..+0.17 s of the truth (p10..p90) to -0.01..+0.02 s and ends from -0.05..+0.13 s to
--0.06..+0.01 s; agent talk time came within 0.3 s of the truth on 14 calls instead of 6, customer
-talk time on 22 instead of 11. What was left were sentence tails under the line noise, which the
-truth then counted; since the truth's edges are where a voice stands above the noise, edges are
-within -0.014..+0.014 s of it (p10..p90) and talk time within 0.3 s on 23 and 24 of those calls
-(``python -m bench.turn_edges``; the one miss is a pause of 0.51 s measured as 0.49 s, which the
-metrics then count as talk).
+(:func:`refine_edges`): Silero's 32 ms frames, hang-over and padding put every turn end late, and
+talk time would add that up over every turn. A turn's edges are where the voice stands above the
+channel's noise (``python -m bench.turn_edges`` measures them against the generator's truth).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import sqlalchemy as sa
 
-from tests.dashboard.conftest import AGENTS, HTML_SUFFIX, N_CALLS, metric, no_errors, open_page
+from tests.dashboards.conftest import AGENTS, HTML_SUFFIX, N_CALLS, metric, no_errors, open_page
 from warehouse import queries
 
 PAGES = ("overview", "calls", "call", "agent", "labels", "models")

@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from dashboards.auth import check_password_hash, hash_password, verify_password
-from tests.dashboard.conftest import app_test, metric, no_errors, use_data_dir
+from tests.dashboards.conftest import app_test, metric, no_errors, use_data_dir
 
 PASSWORD = "correct horse battery staple"
 

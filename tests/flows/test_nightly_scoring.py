@@ -21,7 +21,7 @@ from models.train import LabeledData, train_classifier
 from qc.config import Settings
 from warehouse import Warehouse
 
-from .conftest import quick_config, toy_rows
+from tests.models.conftest import quick_config, toy_rows
 
 pytestmark = pytest.mark.slow
 

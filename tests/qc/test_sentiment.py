@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qc.sentiment import polarity, score_turns
-from tests.qa.conftest import turn
+from tests.qc.conftest import turn
 
 
 def test_polarity_range_and_sign():

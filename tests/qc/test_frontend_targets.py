@@ -7,7 +7,7 @@ import pytest
 
 from qc.config import Settings
 from qc.evaluate import evaluate_asr, evaluate_diarization
-from tests.frontend.conftest import TARGET_MONO_CALLS, TARGET_STEREO_CALLS
+from tests.qc.conftest import TARGET_MONO_CALLS, TARGET_STEREO_CALLS
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ import pytest
 
 from qc.conversation import measure
 from qc.rules import RulesError, evaluate_rules, find_phrase, load_rules, parse_rules
-from tests.qa.conftest import CALL, say, turns_of
+from tests.qc.conftest import CALL, say, turns_of
 
 
 def ruleset(body: str):

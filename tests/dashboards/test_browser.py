@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from qc.config import Settings
-from tests.dashboard.conftest import HTML_SUFFIX
+from tests.dashboards.conftest import HTML_SUFFIX
 from warehouse import Warehouse, queries
 from warehouse.testing import dummy_call_result
 

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from qc import assets
 from qc.config import Settings
+from tests.qc.conftest import dialogue  # noqa: F401  (the fixture: a short espeak-ng call)
 
 SEED = 515151  # not a tuning seed
 

@@ -21,7 +21,7 @@ import pytest
 import soundfile as sf
 
 from qc.redact import AUDIO_PAD
-from tests.qa.conftest import NUMBER_PLACEHOLDERS, truth_metrics, truth_rule_outcomes
+from tests.qc.conftest import NUMBER_PLACEHOLDERS, truth_metrics, truth_rule_outcomes
 
 pytestmark = pytest.mark.slow
 

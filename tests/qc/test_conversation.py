@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qc.conversation import longest_silence, measure
-from tests.qa.conftest import CALL, say, turn
+from tests.qc.conftest import CALL, say, turn
 
 # agent:    [1,5]        [8,12]                     [22,26]
 # customer:      [5.5,7.5]   [11,16] (interrupts)       [24,24.4] (backchannel)

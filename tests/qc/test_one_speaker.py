@@ -17,7 +17,7 @@ from qc.config import Settings
 from qc.diarize import diarize
 from qc.evaluate import diarization_report, to_annotation, turns_to_annotation
 from qc.records import CallMeta
-from tests.frontend.conftest import RATE, TARGET_MONO_CALLS, speak
+from tests.qc.conftest import RATE, TARGET_MONO_CALLS, speak
 
 pytestmark = pytest.mark.slow
 

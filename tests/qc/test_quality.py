@@ -1,5 +1,5 @@
 """The consistency guard's rules on hand-made turns and words (the front end with the real models is
-in tests/frontend/test_quality_e2e.py)."""
+in tests/flows/test_quality_e2e.py)."""
 
 from __future__ import annotations
 

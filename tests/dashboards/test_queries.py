@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from tests.dashboard.conftest import AGENTS, N_CALLS, fill
+from tests.dashboards.conftest import AGENTS, N_CALLS, fill
 from tests.warehouse.conftest import PG_URL, _masked, _pg_problem, pg_database
 from warehouse import Warehouse, queries
 

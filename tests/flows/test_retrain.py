@@ -12,7 +12,7 @@ from qc.config import Settings
 from warehouse import Warehouse
 from warehouse.testing import dummy_call_result
 
-from .conftest import quick_config, toy_rows
+from tests.models.conftest import quick_config, toy_rows
 
 
 @pytest.fixture

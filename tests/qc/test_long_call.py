@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.frontend.conftest import RATE, speak
+from tests.qc.conftest import RATE, speak
 
 WORKER = textwrap.dedent("""
     import json, sys, time

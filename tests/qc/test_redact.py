@@ -10,7 +10,7 @@ from qc.pii import detect, find_spoken_numbers
 from qc.records import Word
 from qc.redact import PiiSpan, audio_spans, find_pii, redact_audio, redact_turns, redact_words, word_mask
 from tests.conftest import tone, write_audio
-from tests.qa.conftest import sample_call, say, turns_of
+from tests.qc.conftest import sample_call, say, turns_of
 
 VISA = "4111111111111111"
 
