@@ -170,8 +170,8 @@ def transcribe_channels(rec: Recording, regions: dict[int | None, list[tuple[flo
                 continue  # Whisper itself says this was not speech
             for w in seg.words or ():
                 text = w.word.strip()
-                if not text:
-                    continue
+                if not any(ch.isalnum() for ch in text):
+                    continue  # a music note, a dash, a lone punctuation mark: nothing anyone said
                 start, end, channel = _to_call_time(w.start, w.end, pieces)
                 words[channel].append(Word(call_id=rec.call_id, start=round(start, 3), end=round(end, 3),
                                            text=text, probability=round(float(w.probability), 4),

@@ -264,3 +264,15 @@ def test_a_window_decoded_into_a_loop_is_decoded_again_deterministically():
     model = LoopingWhisper(cures=("nothing",))
     assert {w.text for w in transcribe(recording(1, 10), turns, ONE_AT_A_TIME, model)} == {"loop"}
     assert len(model.calls) == 1 + len(RETRIES)
+
+
+def test_symbols_whisper_writes_for_music_are_not_words():
+    @dataclass
+    class Humming(FakeWhisper):
+        def transcribe(self, audio, **kwargs):
+            self.calls.append((len(audio) / RATE, kwargs))
+            return iter([FakeSegment([FakeWord(0.1, 0.5, " ♪"), FakeWord(0.6, 0.9, " hello"),
+                                      FakeWord(1.0, 1.2, " -"), FakeWord(1.3, 1.6, " 42%")])]), None
+
+    words = transcribe(recording(1, 10), [Turn("c", 1.0, 4.0, 0, "SPEAKER_00")], ONE_AT_A_TIME, Humming())
+    assert [w.text for w in words] == ["hello", "42%"]
