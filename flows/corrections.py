@@ -13,6 +13,7 @@ analyst set, whatever the new analysis decided.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -163,4 +164,9 @@ def _enrol_confirmed_agent(cfg: Settings, wh, result: CallResult) -> bool:
     if len(voices) != 1:
         return False
     voice, seconds = next(iter(voices.values()))
+    try:  # the voice this call gave before the correction was the other party's
+        wh.unenrol_voice(c.agent_id, c.call_id)
+    except ValueError as exc:
+        logging.getLogger("callqc").warning("call %s: %s", c.call_id, exc)
+        return False
     return wh.enrol_voice(c.agent_id, c.call_id, voice, seconds)

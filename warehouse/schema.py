@@ -262,13 +262,18 @@ class AgentVoiceprint(Base):
 
 
 class VoiceprintCall(Base):
-    """Which calls an agent's voiceprint was enrolled from (so a rerun does not enrol a call twice)."""
+    """Which calls an agent's voiceprint was enrolled from (so a rerun does not enrol a call twice), with
+    each call's voice, so that one call's contribution can be taken out again (roles corrected by hand).
+    ``embedding`` is None for calls enrolled before per-call voices were kept."""
 
     __tablename__ = "voiceprint_calls"
 
     agent_id: Mapped[str] = mapped_column(sa.ForeignKey("agent_voiceprints.agent_id", ondelete="CASCADE"),
                                           primary_key=True)
     call_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    embedding: Mapped[list[float] | None] = mapped_column(JSONType)
+    seconds: Mapped[float | None]
+    enrolled_at: Mapped[datetime | None]
 
 
 class ModelVersionRow(Base):

@@ -43,7 +43,37 @@ class VoiceStore(StoreBase):
                 s.flush()
             else:
                 row.embedding, row.seconds, row.calls, row.updated_at = values, total, row.calls + 1, utcnow()
-            s.add(VoiceprintCall(agent_id=agent_id, call_id=call_id))
+            s.add(VoiceprintCall(agent_id=agent_id, call_id=call_id, seconds=float(seconds), enrolled_at=utcnow(),
+                                 embedding=[round(float(x), 6) for x in np.asarray(embedding, np.float64)]))
+            return True
+
+    def unenrol_voice(self, agent_id: str, call_id: str) -> bool:
+        """Take one call's voice out of the agent's voiceprint (it was not the agent's: the call's roles
+        were wrong), folding the other calls in again in the order they were enrolled; the voiceprint is
+        deleted when no call is left. False when that call was not enrolled. Raises ``ValueError`` when
+        another of the agent's calls was enrolled before per-call voices were kept (forget the whole
+        voiceprint then: ``callqc agents forget AGENT``)."""
+        from qc.voiceprint import update
+
+        with self._write() as s:
+            row = s.get(AgentVoiceprint, agent_id, with_for_update=True)
+            gone = s.get(VoiceprintCall, (agent_id, call_id))
+            if row is None or gone is None:
+                return False
+            rest = list(s.scalars(sa.select(VoiceprintCall).where(VoiceprintCall.agent_id == agent_id,
+                                                                  VoiceprintCall.call_id != call_id)))
+            if any(r.embedding is None for r in rest):
+                raise ValueError(f"the voiceprint of {agent_id} holds calls enrolled before per-call voices were "
+                                 f"kept: forget it (`callqc agents forget {agent_id}`) and let it enrol again")
+            s.delete(gone)
+            if not rest:
+                s.delete(row)
+                return True
+            mean, total = None, 0.0
+            for r in sorted(rest, key=lambda r: (r.enrolled_at, r.call_id)):
+                mean, total = update(mean, total, np.asarray(r.embedding, np.float64), float(r.seconds or 0.0))
+            row.embedding, row.seconds, row.calls = [round(float(x), 6) for x in mean], total, len(rest)
+            row.updated_at = utcnow()
             return True
 
     def forget_voice(self, agent_id: str) -> bool:
