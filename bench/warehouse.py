@@ -98,7 +98,7 @@ def bench_sql(
     daily = queries.agent_daily(wh)
     out.append(Row(name, "query v_agent_daily (all)", args.calls, len(daily), time.perf_counter() - t0))
     t0 = time.perf_counter()
-    scores = queries.call_scores(wh, date_from=date(2024, 6, 1), date_to=date(2024, 6, 7), label="sentiment")
+    scores = queries.call_scores(wh, queries.CallFilter(date_from=date(2024, 6, 1), date_to=date(2024, 6, 7)), label="sentiment")
     out.append(
         Row(
             name,

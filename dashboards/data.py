@@ -9,6 +9,7 @@ and are not cached, so a call page always shows what is stored.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +61,22 @@ def warehouse() -> Warehouse:
     return _open_warehouse(cfg.db_url, cfg)
 
 
+FILTER_FIELDS = ("date_from", "date_to", "agent_id", "queue")  # what a page's filters narrow: a CallFilter
+
+
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=512)
 def _query(db_url: str, name: str, **kwargs: Any) -> Any:
-    return getattr(queries, name)(warehouse(), **kwargs)
+    fn = getattr(queries, name)
+    if "where" in inspect.signature(fn).parameters:
+        where = queries.CallFilter(**{k: kwargs.pop(k) for k in FILTER_FIELDS if k in kwargs})
+        return fn(warehouse(), where, **kwargs)
+    return fn(warehouse(), **kwargs)
 
 
 def query(name: str, **kwargs: Any) -> Any:
-    """``warehouse.queries.<name>(warehouse, **kwargs)``, cached for :data:`TTL` seconds."""
+    """``warehouse.queries.<name>(warehouse, **kwargs)``, cached for :data:`TTL` seconds; the page's
+    filters (``date_from``, ``date_to``, ``agent_id``, ``queue``) become the query's
+    :class:`~warehouse.queries.CallFilter`."""
     if name not in QUERIES:
         raise ValueError(f"unknown dashboard query {name!r}")
     return _query(settings().db_url, name, **kwargs)

@@ -40,7 +40,8 @@ def agents_of(wh: Warehouse, agent_ids: Sequence[str] | None = None) -> dict[str
     else:
         import pandas as pd
 
-        frame = pd.concat([queries.calls(wh, agent_id=a) for a in agent_ids]) if agent_ids else queries.calls(wh)
+        frame = (pd.concat([queries.calls(wh, queries.CallFilter(agent_id=a)) for a in agent_ids]) if agent_ids
+                 else queries.calls(wh))
     return {str(c): str(a) for c, a in zip(frame["call_id"], frame["agent_id"]) if a}
 
 

@@ -7,6 +7,7 @@ Each function takes a :class:`warehouse.Warehouse` or a SQLAlchemy ``Engine``/``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,65 +45,75 @@ def _date_range(
     return stmt
 
 
+@dataclass(frozen=True)
+class CallFilter:
+    """Which calls a query reads: call dates ``date_from``..``date_to`` (inclusive), one agent, one
+    queue; None: any. Every query over calls takes one (``where``)."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    agent_id: str | None = None
+    queue: str | None = None
+
+    def apply(self, stmt: sa.Select[Any], columns: Any) -> sa.Select[Any]:
+        """``stmt`` narrowed to these calls; ``columns``: the selected table's or view's columns
+        (``call_date``, ``agent_id`` and, where the filter names a queue, ``queue``)."""
+        stmt = _date_range(stmt, columns.call_date, self.date_from, self.date_to)
+        if self.agent_id is not None:
+            stmt = stmt.where(columns.agent_id == self.agent_id)
+        if self.queue is not None:
+            if "queue" not in columns:
+                raise ValueError("this query has no queue to filter on")
+            stmt = stmt.where(columns.queue == self.queue)
+        return stmt
+
+
+ALL_CALLS = CallFilter()
+
+
 def call_scores(
     source: Warehouse | Engine | Connection,
+    where: CallFilter = ALL_CALLS,
     *,
-    date_from: date | None = None,
-    date_to: date | None = None,
     label: str | None = None,
     model_version: str | None = None,
     promoted_only: bool = False,
-    agent_id: str | None = None,
 ) -> pd.DataFrame:
     """Rows of ``v_call_scores``: one per (call, label, model version), with the call's agent, queue,
     date, the model's value and confidence, whether that model is the promoted one, and the latest human
     label (``human_value``) and whether they agree."""
     v = v_call_scores.c
-    stmt = _date_range(sa.select(v_call_scores), v.call_date, date_from, date_to)
+    stmt = where.apply(sa.select(v_call_scores), v)
     if label is not None:
         stmt = stmt.where(v.label == label)
     if model_version is not None:
         stmt = stmt.where(v.model_version == model_version)
     if promoted_only:
         stmt = stmt.where(v.promoted)
-    if agent_id is not None:
-        stmt = stmt.where(v.agent_id == agent_id)
     return frame(source, stmt.order_by(v.call_date, v.call_id, v.label, v.model_version))
 
 
 def agent_daily(
     source: Warehouse | Engine | Connection,
-    *,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    agent_id: str | None = None,
+    where: CallFilter = ALL_CALLS,
 ) -> pd.DataFrame:
     """Rows of ``v_agent_daily``: per agent and call date, calls, minutes, mean QA score, QA failures,
     flagged calls and mean conversation metrics."""
     v = v_agent_daily.c
-    stmt = _date_range(sa.select(v_agent_daily), v.call_date, date_from, date_to)
-    if agent_id is not None:
-        stmt = stmt.where(v.agent_id == agent_id)
+    stmt = where.apply(sa.select(v_agent_daily), v)
     return frame(source, stmt.order_by(v.call_date, v.agent_id))
 
 
 def flagged_calls(
     source: Warehouse | Engine | Connection,
+    where: CallFilter = ALL_CALLS,
     *,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    queue: str | None = None,
-    agent_id: str | None = None,
     limit: int | None = None,
 ) -> pd.DataFrame:
     """Rows of ``v_flagged_calls``: calls whose QA score failed or that failed at least one rule, worst
     (lowest QA score, then most points lost) first."""
     v = v_flagged_calls.c
-    stmt = _date_range(sa.select(v_flagged_calls), v.call_date, date_from, date_to)
-    if queue is not None:
-        stmt = stmt.where(v.queue == queue)
-    if agent_id is not None:
-        stmt = stmt.where(v.agent_id == agent_id)
+    stmt = where.apply(sa.select(v_flagged_calls), v)
     stmt = stmt.order_by(v.qa_score.asc().nulls_last(), v.points_lost.desc(), v.call_id)
     if limit is not None:
         stmt = stmt.limit(int(limit))
@@ -124,19 +135,11 @@ def rule_results(source: Warehouse | Engine | Connection, call_id: str) -> pd.Da
 
 def calls(
     source: Warehouse | Engine | Connection,
-    *,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    agent_id: str | None = None,
-    queue: str | None = None,
+    where: CallFilter = ALL_CALLS,
 ) -> pd.DataFrame:
     """Calls rows in a date range."""
     t = Call.__table__
-    stmt = _date_range(sa.select(t), t.c.call_date, date_from, date_to)
-    if agent_id is not None:
-        stmt = stmt.where(t.c.agent_id == agent_id)
-    if queue is not None:
-        stmt = stmt.where(t.c.queue == queue)
+    stmt = where.apply(sa.select(t), t.c)
     return frame(source, stmt.order_by(t.c.call_date, t.c.call_id))
 
 
@@ -203,23 +206,6 @@ CallOrder = Literal["worst", "newest", "oldest", "longest"]
 DistinctOf = Literal["agent_id", "queue", "rule_id", "label", "score_label", "model_version"]
 
 
-def _calls_where(
-    stmt: sa.Select[Any],
-    *,
-    date_from: date | None,
-    date_to: date | None,
-    agent_id: str | None,
-    queue: str | None,
-) -> sa.Select[Any]:
-    c = Call.__table__.c
-    stmt = _date_range(stmt, c.call_date, date_from, date_to)
-    if agent_id is not None:
-        stmt = stmt.where(c.agent_id == agent_id)
-    if queue is not None:
-        stmt = stmt.where(c.queue == queue)
-    return stmt
-
-
 def _calls_with_qa() -> Any:
     """calls LEFT JOIN qa_scores LEFT JOIN v_flagged_calls (a call is flagged when it has a row there)."""
     c, q, f = Call.__table__, QAScoreRow.__table__, v_flagged_calls
@@ -228,11 +214,8 @@ def _calls_with_qa() -> Any:
 
 def call_list(
     source: Warehouse | Engine | Connection,
+    where: CallFilter = ALL_CALLS,
     *,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    agent_id: str | None = None,
-    queue: str | None = None,
     score_min: float | None = None,
     score_max: float | None = None,
     failed_rule: str | None = None,
@@ -272,7 +255,7 @@ def call_list(
         c.quality_ok,
         c.quality_flags,
     ).select_from(_calls_with_qa())
-    stmt = _calls_where(stmt, date_from=date_from, date_to=date_to, agent_id=agent_id, queue=queue)
+    stmt = where.apply(stmt, Call.__table__.c)
     if score_min is not None:
         stmt = stmt.where(q.score >= float(score_min))
     if score_max is not None:
@@ -319,12 +302,9 @@ def call_list(
 
 def qa_summary(
     source: Warehouse | Engine | Connection,
+    where: CallFilter = ALL_CALLS,
     *,
     by: CallGroup = "call_date",
-    date_from: date | None = None,
-    date_to: date | None = None,
-    agent_id: str | None = None,
-    queue: str | None = None,
 ) -> pd.DataFrame:
     """Calls grouped by ``by`` (call_date, agent_id or queue): calls, minutes, scored (calls with a QA
     score), passed, mean_qa_score, pass_rate (passed / scored, NaN when none is scored), flagged and
@@ -345,7 +325,7 @@ def qa_summary(
         sa.func.sum(sa.case((f.call_id.is_not(None), 1), else_=0)).label("flagged"),
         sa.func.sum(sa.case((c.quality_ok, 0), else_=1)).label("quality_issues"),
     ).select_from(_calls_with_qa())
-    stmt = _calls_where(stmt, date_from=date_from, date_to=date_to, agent_id=agent_id, queue=queue)
+    stmt = where.apply(stmt, Call.__table__.c)
     df = frame(source, stmt.group_by(key).order_by(key))
     for col in ("calls", "scored", "passed", "flagged", "quality_issues"):
         df[col] = df[col].fillna(0).astype(int)
@@ -355,29 +335,22 @@ def qa_summary(
 
 def qa_scores(
     source: Warehouse | Engine | Connection,
-    *,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    agent_id: str | None = None,
-    queue: str | None = None,
+    where: CallFilter = ALL_CALLS,
 ) -> pd.DataFrame:
     """One row per scored call: call_id, call_date, agent_id, queue, score, passed (for distributions)."""
     c, q = Call.__table__.c, QAScoreRow.__table__.c
     stmt = sa.select(c.call_id, c.call_date, c.agent_id, c.queue, q.score, q.passed).select_from(
         Call.__table__.join(QAScoreRow.__table__, q.call_id == c.call_id)
     )
-    stmt = _calls_where(stmt, date_from=date_from, date_to=date_to, agent_id=agent_id, queue=queue)
+    stmt = where.apply(stmt, Call.__table__.c)
     return frame(source, stmt.order_by(c.call_date, c.call_id))
 
 
 def rule_failures(
     source: Warehouse | Engine | Connection,
+    where: CallFilter = ALL_CALLS,
     *,
     by: CallGroup | None = None,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    agent_id: str | None = None,
-    queue: str | None = None,
 ) -> pd.DataFrame:
     """Failed rules counted per rule (and per ``by`` when given): [by,] rule_id, kind, failures (calls
     that failed the rule), points_lost; most failures first."""
@@ -395,7 +368,7 @@ def rule_failures(
         .select_from(RuleResultRow.__table__.join(Call.__table__, c.call_id == r.call_id))
         .where(sa.not_(r.passed))
     )
-    stmt = _calls_where(stmt, date_from=date_from, date_to=date_to, agent_id=agent_id, queue=queue)
+    stmt = where.apply(stmt, Call.__table__.c)
     group = ([groups[by]] if by else []) + [r.rule_id, r.kind]
     order = ([groups[by]] if by else []) + [sa.func.count().desc(), r.rule_id]
     return frame(source, stmt.group_by(*group).order_by(*order))

@@ -33,9 +33,9 @@ def test_call_list_filters(filled):
     assert len(every) == N_CALLS and list(every.columns[:3]) == ["call_id", "external_id", "agent_id"]
     scored = every["qa_score"].dropna()
     assert scored.tolist() == sorted(scored) and every["qa_score"].isna().iloc[-1]
-    assert set(queries.call_list(wh, agent_id="agent-2")["agent_id"]) == {"agent-2"}
-    assert set(queries.call_list(wh, queue="cards")["queue"]) == {"cards"}
-    june = queries.call_list(wh, date_from=date(2024, 6, 2), date_to=date(2024, 6, 4))
+    assert set(queries.call_list(wh, queries.CallFilter(agent_id="agent-2"))["agent_id"]) == {"agent-2"}
+    assert set(queries.call_list(wh, queries.CallFilter(queue="cards"))["queue"]) == {"cards"}
+    june = queries.call_list(wh, queries.CallFilter(date_from=date(2024, 6, 2), date_to=date(2024, 6, 4)))
     assert sorted(june["call_date"]) == [date(2024, 6, d) for d in (2, 3, 4)]
     band = queries.call_list(wh, score_min=50, score_max=75)
     assert len(band) and band["qa_score"].between(50, 75).all()
@@ -60,8 +60,8 @@ def test_call_list_filters(filled):
 def test_values_are_bound_not_spliced(filled):
     wh, _ = filled
     sneaky = "agent-1' OR '1'='1"
-    assert queries.call_list(wh, agent_id=sneaky).empty
-    assert queries.qa_summary(wh, by="agent_id", queue=sneaky).empty
+    assert queries.call_list(wh, queries.CallFilter(agent_id=sneaky)).empty
+    assert queries.qa_summary(wh, queries.CallFilter(queue=sneaky), by="agent_id").empty
     assert queries.find_calls(wh, "x' OR 1=1 --").empty
     with pytest.raises(ValueError):
         queries.qa_summary(wh, by="agent_id; DROP TABLE calls")  # type: ignore[arg-type]
@@ -78,7 +78,7 @@ def test_qa_summary(filled):
     assert by_agent["scored"].sum() == len(scores) == N_CALLS - 1
     assert by_agent["passed"].sum() == int(scores["passed"].sum())
     assert (by_agent["pass_rate"] == by_agent["passed"] / by_agent["scored"]).all()
-    daily = queries.qa_summary(wh, by="call_date", agent_id="agent-1")
+    daily = queries.qa_summary(wh, queries.CallFilter(agent_id="agent-1"), by="call_date")
     assert daily["calls"].sum() == 3 and daily["call_date"].is_monotonic_increasing
     assert queries.qa_summary(wh, by="queue")["flagged"].sum() == len(queries.flagged_calls(wh))
 
@@ -87,7 +87,7 @@ def test_rule_failures_and_options(filled):
     wh, ids = filled
     totals = queries.rule_failures(wh)
     assert dict(zip(totals["rule_id"], totals["failures"], strict=True)) == {"greeting": 6, "no_profanity": 3}
-    per_day = queries.rule_failures(wh, by="call_date", agent_id="agent-2")
+    per_day = queries.rule_failures(wh, queries.CallFilter(agent_id="agent-2"), by="call_date")
     assert set(per_day.columns) == {"call_date", "rule_id", "kind", "failures", "points_lost"}
     assert per_day["failures"].sum() == 3  # agent-2's calls are seeds 1, 4, 7 with 1 failed rule each
     assert queries.distinct_values(wh, "agent_id") == list(AGENTS)

@@ -39,8 +39,8 @@ def test_flagged_calls(wh: Warehouse, calls: dict[str, str]) -> None:
     assert rows.loc["rule_fail", "failed_rules"] == 1 and rows.loc["rule_fail", "forbidden_hits"] == 1
     assert rows.loc["rule_fail", "points_lost"] == 10.0 and bool(rows.loc["qa_fail", "qa_passed"]) is False
     assert list(df.external_id) == ["qa_fail", "rule_fail"]  # worst QA score first
-    assert list(queries.flagged_calls(wh, date_from=D2.date()).external_id) == ["rule_fail"]
-    assert queries.flagged_calls(wh, agent_id="a1", limit=1).external_id.tolist() == ["qa_fail"]
+    assert list(queries.flagged_calls(wh, queries.CallFilter(date_from=D2.date())).external_id) == ["rule_fail"]
+    assert queries.flagged_calls(wh, queries.CallFilter(agent_id="a1"), limit=1).external_id.tolist() == ["qa_fail"]
 
 
 def test_agent_daily(wh: Warehouse, calls: dict[str, str]) -> None:
@@ -52,7 +52,7 @@ def test_agent_daily(wh: Warehouse, calls: dict[str, str]) -> None:
     assert a1.mean_qa_score == pytest.approx((90.0 + 55.0) / 2)
     assert a2.mean_qa_score == pytest.approx(80.0)  # only the call with a QA score counts
     assert a1.minutes == pytest.approx(2 * 120.0 / 60)
-    assert queries.agent_daily(wh, date_from=D2.date(), date_to=D2.date()).agent_id.tolist() == ["a2"]
+    assert queries.agent_daily(wh, queries.CallFilter(date_from=D2.date(), date_to=D2.date())).agent_id.tolist() == ["a2"]
 
 
 def test_call_scores(wh: Warehouse, calls: dict[str, str]) -> None:
@@ -64,7 +64,7 @@ def test_call_scores(wh: Warehouse, calls: dict[str, str]) -> None:
     row = promoted.set_index("external_id").loc["ok"]
     assert row.human_value == "positive" and row.agrees == (row.value == "positive")
     assert pd.isna(promoted.set_index("external_id").loc["no_qa"].human_value)
-    assert set(queries.call_scores(wh, date_from=date(2024, 6, 4), agent_id="a2").external_id) == {
+    assert set(queries.call_scores(wh, queries.CallFilter(date_from=date(2024, 6, 4), agent_id="a2")).external_id) == {
         "rule_fail",
         "no_qa",
     }
@@ -76,7 +76,7 @@ def test_sql_and_detail_queries(wh: Warehouse, calls: dict[str, str]) -> None:
     assert df.external_id.tolist() == ["rule_fail"]
     assert len(queries.transcript(wh, calls["ok"])) == 20
     assert queries.rule_results(wh, calls["rule_fail"]).passed.tolist() == [False, True, True]
-    assert len(queries.calls(wh, queue="sales")) == 1
+    assert len(queries.calls(wh, queries.CallFilter(queue="sales"))) == 1
 
 
 def test_readme_examples(wh: Warehouse, calls: dict[str, str]) -> None:
