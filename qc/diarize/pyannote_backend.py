@@ -36,8 +36,11 @@ def load_pipeline(name: str, device: str = "cpu"):
 
     from qc.assets import ModelNotFound
 
+    from qc.assets import _not_on_disk
+
     path = Path(name).expanduser()
-    source = str(path) if path.exists() else name
+    source = str(path) if path.exists() else _not_on_disk(
+        "pyannote pipeline", "QC_PYANNOTE_PIPELINE", name, "a pipeline directory or its config.yaml")
     try:
         pipeline = Pipeline.from_pretrained(source, token=os.environ.get("HF_TOKEN"))
     except Exception as exc:  # hub errors, offline mode, missing files: one clear message
