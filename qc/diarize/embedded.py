@@ -147,7 +147,9 @@ def _torch_threads(torch, threads: int):
 def load_encoder(name: str = "resemblyzer", device: str = "cpu") -> SpeakerEncoder:
     """The speaker encoder for ``Settings.embedding_model`` ('resemblyzer' or a weights path)."""
     if name.strip().lower() == "resemblyzer":
-        return SpeakerEncoder(None, device)
+        from qc.assets import shipped
+
+        return SpeakerEncoder(str(shipped("resemblyzer", "pretrained.pt")), device)
     path = Path(name).expanduser()
     if not path.is_file():
         from qc.assets import ModelNotFound
