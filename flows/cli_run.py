@@ -41,7 +41,8 @@ def format_summary(summary, cfg) -> str:
         f"{summary.audio_seconds / 60:.1f} audio minutes"
         + (f", mean QA score {summary.mean_qa_score:.1f}, {summary.flagged} failed QA" if summary.mean_qa_score
            is not None else "")
-        + (f", {len(summary.quality_issues)} with quality issues" if summary.quality_issues else "") + "\n"
+        + (f", {len(summary.quality_issues)} with quality issues" if summary.quality_issues else "")
+        + (f"; models loaded in {summary.loading_seconds:.1f} s" if summary.loading_seconds else "") + "\n"
         f"SQL:     {cfg.db_url if '@' not in cfg.db_url else cfg.public_dict()['database_url']}\n"
         f"Parquet: {cfg.parquet_dir.resolve()}"
     )

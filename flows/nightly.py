@@ -32,6 +32,7 @@ from qc.call_features import FeatureStore
 from qc.pipeline import analyze_with_features
 from qc.records import BadRecording, CallMeta, CallResult, Rejection
 from qc.voiceprint import ENROL_CALLS
+from qc.warmup import warm_up
 from qc.retry import retry, transient_os_error
 from qc.rules import load_rules
 from warehouse import Warehouse
@@ -58,6 +59,7 @@ class CallOutcome:
     timings: dict[str, float] = field(default_factory=dict)
     scored_by: str | None = None  # the model version that scored the call (None: no model promoted)
     quality_flags: tuple[str, ...] = ()  # what the consistency guard found wrong (qc.quality)
+    load_seconds: float = 0.0  # loading models before this call (a Dask worker's first call), not in ``timings``
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class RunSummary:
     database: str
     parquet_dir: str
     processing_seconds: float = 0.0  # wall time of the whole run
+    load_seconds: float = 0.0  # loading models and compiled code in the flow's process (qc.warmup)
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -81,6 +84,12 @@ class RunSummary:
         scores = [o.qa_score for o in self.outcomes
                   if o.status == "processed" and o.qa_score is not None and not o.quality_flags]
         return sum(scores) / len(scores) if scores else None
+
+    @property
+    def loading_seconds(self) -> float:
+        """Seconds spent loading models and compiling code, in the flow's process and in workers: part of
+        the run's wall time, in no call's stage times."""
+        return self.load_seconds + sum(o.load_seconds for o in self.outcomes)
 
     @property
     def quality_issues(self) -> list[CallOutcome]:
@@ -129,6 +138,8 @@ def handle_call(meta: CallMeta, call_id: str, cfg: Settings, run_id: str) -> Cal
     the Parquet share) are retried with backoff (``cfg.retry_attempts``, ``cfg.retry_delay``); a write
     that still fails raises, and the flow reports the call as failed without marking it done."""
     wh = open_warehouse(cfg)
+    # a Dask worker loads what calls need before its first one (the flow's own process did already)
+    loads = warm_up(cfg) if cfg.task_runner == "dask" else {}
     t0 = time.perf_counter()
 
     def store(what: str, fn, transient=transient_db_error) -> None:
@@ -171,7 +182,7 @@ def handle_call(meta: CallMeta, call_id: str, cfg: Settings, run_id: str) -> Cal
         audio_seconds=result.call.duration, seconds=time.perf_counter() - t0, layout=result.call.layout,
         words=len(result.words), talk_ratio_agent=result.metrics.talk_ratio_agent, timings=result.timings,
         qa_score=result.qa.score if result.qa else None, qa_passed=result.qa.passed if result.qa else None,
-        scored_by=scored_by, quality_flags=result.call.quality_flags,
+        scored_by=scored_by, quality_flags=result.call.quality_flags, load_seconds=sum(loads.values()),
     )
 
 
@@ -238,6 +249,8 @@ def report_markdown(summary: RunSummary) -> str:
              f"- audio: {summary.audio_seconds / 3600:.3f} h",
              f"- processing: {summary.processing_seconds:.1f} s wall, real-time factor "
              + (f"{rtf:.3f}" if rtf is not None else "-"),
+             f"- loading models and compiled code: {summary.loading_seconds:.1f} s (once per process; in no "
+             "call's stage times)",
              "- mean QA score: " + (f"{mean:.1f}" if mean is not None else "-"),
              "- classifier: " + summary.scored_by_line(),
              f"- flagged (failed QA): {summary.flagged}",
@@ -319,13 +332,21 @@ def nightly_qc(inbox: str, reprocess: bool = False, settings: Settings | None = 
     outcomes += skipped
     logger.info("inbox %s: %d calls, %d to process, %d skipped, %d rejected up front", inbox,
                 len(scan.calls), len(todo), len(skipped), len(scan.rejections))
+    loaded = 0.0
+    if todo and cfg.task_runner != "dask":  # threads share this process's models; Dask workers load their own
+        loads = warm_up(cfg)
+        loaded = sum(loads.values())
+        if loads:
+            logger.info("models and compiled code loaded in %.1f s: %s", loaded,
+                        ", ".join(f"{k} {v:.1f} s" for k, v in loads.items()))
     if todo:
         # A subflow, so that the per-call task runner follows the settings also when this flow runs from
         # a deployment (which loads the flow from its module and would drop a ``with_options`` runner).
         outcomes += process_calls.with_options(task_runner=task_runner(cfg))(todo, cfg, run_id)
         parquet.compact(cfg.parquet_dir)  # one file per dataset and day instead of one per call
     summary = RunSummary(run_id=run_id, outcomes=outcomes, database=cfg.db_url.split("://")[0],
-                         parquet_dir=str(cfg.parquet_dir), processing_seconds=time.perf_counter() - t0)
+                         parquet_dir=str(cfg.parquet_dir), processing_seconds=time.perf_counter() - t0,
+                         load_seconds=loaded)
     markdown = report_markdown(summary)
     wh.finish_run(run_id, processed=summary.count("processed"), rejected=summary.count("rejected"),
                   skipped=summary.count("skipped"), audio_seconds=summary.audio_seconds,

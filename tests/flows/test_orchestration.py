@@ -178,6 +178,7 @@ def _stub_analysis(monkeypatch, started_at: datetime | None = None):
         return result, features
 
     monkeypatch.setattr(flows.nightly, "analyze_with_features", fake)
+    monkeypatch.setattr(flows.nightly, "warm_up", lambda cfg: {"models": 0.5})  # no model is loaded
 
 
 def test_transient_warehouse_failure_is_retried(tmp_path, monkeypatch):
@@ -253,7 +254,7 @@ def test_backfill_processes_the_date_range_and_reports_the_run(tmp_path, monkeyp
     report = run.report_markdown
     for needle in ("- processed: 3", "- rejected: 1", "real-time factor", f"{run.real_time_factor:.3f}",
                    f"- mean QA score: {run.mean_qa_score:.1f}", "- flagged (failed QA): 1", "## Flagged", "`b`",
-                   "bad.wav", "not a readable audio file"):
+                   "bad.wav", "not a readable audio file", "- loading models and compiled code: 0.5 s"):
         assert needle in report, needle
 
     bad = CliRunner().invoke(app, ["backfill", str(inbox), "--from", "2026-05-03", "--to", "2026-05-01"])

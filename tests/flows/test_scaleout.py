@@ -74,16 +74,23 @@ def test_importing_qc_puts_numpys_blas_on_one_thread():
 
 
 def test_models_load_once_per_process(small_stereo_inbox: Path, tmp_path: Path):
-    """Two calls in one process: one construction of each model, the second call reuses them."""
+    """Warmed up, then two calls in one process: one construction of each model, before the first call."""
     from qc.inbox import scan_inbox
     from qc.pipeline import analyze_call
+
+    from qc import warmup
 
     cfg = Settings(data_dir=tmp_path / "data")
     metas = scan_inbox(small_stereo_inbox).calls[:2]
     _clear_loaders()
+    warmup._WARM.clear()
+    loads = warmup.warm_up(cfg)
+    assert {"asr", "vad", "pii", "sentiment", "spectrogram and prosody"} <= set(loads)
+    assert _loader_misses() == {"whisper": 1, "vad": 1, "pii": 1, "sentiment": 1}
+    assert warmup.warm_up(cfg) == {}  # warm already
     results = [analyze_call(meta, cfg) for meta in metas]
     assert all(len(r.words) > 50 for r in results)
-    assert _loader_misses() == {"whisper": 1, "vad": 1, "pii": 1, "sentiment": 1}
+    assert _loader_misses() == {"whisper": 1, "vad": 1, "pii": 1, "sentiment": 1}  # the calls loaded nothing
 
 
 @pytest.mark.slow
