@@ -17,6 +17,8 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+
+from qc._children import die_with_parent
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,7 +156,7 @@ def generate_corpus(out_dir: Path, calls: int, seed: int, layout: str = "stereo"
     else:
         # spawn: the caller may hold threads (torch, a test runner) that a forked child would inherit
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent) as pool:
             futures = [pool.submit(_make_and_write, str(out), seed, k, layout, snr_db, tts) for k in range(calls)]
             for k, future in enumerate(futures):
                 rows.append(future.result())
