@@ -11,6 +11,7 @@ before roles are assigned, and their time is measured as ``prompt_time``, apart 
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 
@@ -45,14 +46,25 @@ def _plain(text: str) -> str:
     return re.sub(r"[^\w' ]+", " ", text.lower()).replace("  ", " ")
 
 
-def _turn_text(turn: Turn, words: Sequence[Word]) -> str:
-    mine = [w.text for w in words if w.speaker == turn.speaker and turn.start <= w.midpoint <= turn.end]
-    return _plain(" ".join(mine) if mine else turn.text)
+def _turn_texts(turns: Sequence[Turn], words: Sequence[Word]) -> list[str]:
+    """Each turn's words (its speaker's, with their middle inside it), plain; the turn's own text
+    where it has none."""
+    by_speaker: dict[str, tuple[list[float], list[str]]] = {}
+    for w in sorted(words, key=lambda w: w.midpoint):
+        mids, texts = by_speaker.setdefault(w.speaker, ([], []))
+        mids.append(w.midpoint)
+        texts.append(w.text)
+    out = []
+    for t in turns:
+        mids, texts = by_speaker.get(t.speaker, ([], []))
+        mine = texts[bisect.bisect_left(mids, t.start):bisect.bisect_right(mids, t.end)]
+        out.append(_plain(" ".join(mine) if mine else t.text))
+    return out
 
 
 def find_prompts(turns: Sequence[Turn], words: Sequence[Word]) -> list[int]:
     """Indices (into ``turns``) of the turns that are recorded prompts, in order."""
-    texts = [_turn_text(t, words) for t in turns]
+    texts = _turn_texts(turns, words)
     prompt = [bool(SYSTEM.search(x)) for x in texts]
     shared = [bool(SHARED.search(x)) for x in texts]
     order = sorted(range(len(turns)), key=lambda i: turns[i].start)
@@ -74,6 +86,8 @@ def without_prompts(turns: Sequence[Turn], words: Sequence[Word]
     """``(turns, words, prompts, kept)``: the turns that are talk, the words said in them, the prompt
     turns, and the indices of the kept turns in ``turns``."""
     found = set(find_prompts(turns, words))
+    if not found:
+        return list(turns), list(words), [], list(range(len(turns)))
     prompts = [t for i, t in enumerate(turns) if i in found]
     kept = [i for i in range(len(turns)) if i not in found]
 
