@@ -125,7 +125,7 @@ def test_nightly_scores_with_the_promoted_model_and_rescore_replaces_it(small_st
         raise AssertionError("rescore must not decode or transcribe")
 
     monkeypatch.setattr("qc.pipeline.transcribe", no_asr)
-    monkeypatch.setattr("qc.call_features.load_recording", no_asr)
+    monkeypatch.setattr("qc.pipeline.load_recording", no_asr)
     env = {"QC_DATA_DIR": str(cfg.data_dir)}
     res = CliRunner().invoke(app, ["rescore"], env=env)  # the same version again: the same stored rows
     assert res.exit_code == 0 and f"rescored 3 calls with model {v1}" in res.output, res.output
