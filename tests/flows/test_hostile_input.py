@@ -27,7 +27,7 @@ from qc.evaluate import wer_report
 from qc.inbox import scan_inbox
 from tests.conftest import tone, write_audio
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # --- the sidecar: malformed files never stop a scan ------------------------------------------------------
